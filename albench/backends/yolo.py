@@ -1,0 +1,245 @@
+"""``yolo``: an ultralytics detection model trained by albench's own plain loop.
+
+The model is built from an ultralytics model yaml (random init, or local weights a user
+names; nothing is downloaded) and trained with ultralytics' own detection loss
+(``v8DetectionLoss``) inside :func:`albench.backends.training.train`, so training is
+seeded and extra loss terms can be added. ``predict`` runs the raw model and
+ultralytics' NMS with kept-anchor indices, which gives the full class-score row of
+every detection; YOLO scores classes with independent sigmoids, so the probability
+row is those scores normalised to sum to one. ``embed`` average-pools the output of the
+last backbone layer (SPPF).
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import yaml
+
+from albench.backends import register_backend
+from albench.backends.base import Detections, FitReport
+from albench.backends.training import letterbox, resolve_device, train
+from albench.data.index import Annotation, ImageStore
+from albench.errors import ConfigError
+from albench.results import atomic_torch_save
+
+# A CPU-sized scale next to ultralytics' n/s/m/l/x: depth 0.33, width 0.125.
+EXTRA_SCALES = {"t": [0.33, 0.125, 1024]}
+
+DEFAULTS = {
+    "model": "yolov8",        # ultralytics model family yaml (yolov8, yolo11) or a .yaml path
+    "scale": "t",             # t (CPU-sized), n, s, m, l, x
+    "weights": None,          # local .pt (ultralytics checkpoint or state_dict); never downloaded
+    "imgsz": 128,
+    "batch": 16,
+    "epochs": 40,             # epochs of a training from initialisation
+    "warm_epochs": 15,        # epochs of a warm-started round
+    "lr": 0.002,
+    "weight_decay": 0.0005,
+    "optimizer": "adamw",
+    "hflip": 0.5,
+    "conf": 0.001,            # score threshold of predictions (evaluation needs a low one)
+    "iou": 0.6,
+    "max_det": 100,
+    "infer_batch": 64,
+}
+
+
+def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
+    import ultralytics
+
+    path = Path(model)
+    if path.suffix not in {".yaml", ".yml"}:
+        root = Path(ultralytics.__file__).parent / "cfg" / "models"
+        found = sorted(root.glob(f"*/{model}.yaml"))
+        if not found:
+            raise ConfigError(
+                f"No ultralytics model yaml named {model!r}. Use a family such as yolov8 or "
+                "yolo11 (--backend-opt model=yolov8), or a path to your own model .yaml."
+            )
+        path = found[0]
+    cfg = yaml.safe_load(path.read_text())
+    cfg["nc"] = num_classes
+    scales = dict(cfg.get("scales") or {}, **EXTRA_SCALES)
+    if scale not in scales:
+        raise ConfigError(f"Model {model!r} has no scale {scale!r}; choose one of {sorted(scales)}.")
+    cfg["scales"], cfg["scale"] = scales, scale
+    return cfg
+
+
+@register_backend("yolo", "ultralytics YOLO (v8/11 yaml, random init or local weights), "
+                  "trained by albench's plain loop with ultralytics' detection loss", DEFAULTS)
+class YoloBackend:
+    capabilities = frozenset()
+
+    def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
+        self.images = images
+        self.num_classes = num_classes
+        self.opts = dict(options)
+        self.device = resolve_device(device)
+        self.cfg = _model_cfg(self.opts["model"], self.opts["scale"], num_classes)
+        self.model: torch.nn.Module | None = None
+        self._tensors: dict[int, tuple[torch.Tensor, float, float, float]] = {}
+        self._emb_cache: dict[int, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ model
+    def _build(self, seed: int) -> torch.nn.Module:
+        from ultralytics.nn.tasks import DetectionModel
+
+        torch.manual_seed(seed)
+        model = DetectionModel(copy.deepcopy(self.cfg), ch=3, nc=self.num_classes, verbose=False)
+        if self.opts["weights"]:
+            self._load_weights(model, Path(self.opts["weights"]))
+        model.args = SimpleNamespace(box=7.5, cls=0.5, dfl=1.5)
+        return model.to(self.device)
+
+    @staticmethod
+    def _load_weights(model: torch.nn.Module, path: Path) -> None:
+        if not path.exists():
+            raise ConfigError(f"Weights file {path} does not exist. Pass a local file with "
+                              "--backend-opt weights=PATH; albench never downloads weights.")
+        ckpt = torch.load(path, map_location="cpu", weights_only=False)
+        src = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
+        state = src.float().state_dict() if hasattr(src, "state_dict") else (src or ckpt)
+        own = model.state_dict()
+        match = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
+        if not match:
+            raise ConfigError(f"Weights file {path} shares no layer with the configured model.")
+        model.load_state_dict(match, strict=False)
+
+    def enable(self, features: frozenset[str]) -> None:
+        """Attach the training-time features a strategy requires (see ``capabilities``)."""
+        missing = sorted(set(features) - set(self.capabilities))
+        if missing:
+            raise ConfigError(f"Backend 'yolo' does not offer {missing}; the strategy needs them. "
+                              f"It offers: {sorted(self.capabilities) or 'nothing extra'}.")
+
+    def recipe(self) -> dict:
+        """Everything that determines a trained model besides data and seed."""
+        keys = ("model", "scale", "weights", "imgsz", "batch", "epochs", "warm_epochs", "lr",
+                "weight_decay", "optimizer", "hflip")
+        return {"backend": "yolo", **{k: self.opts[k] for k in keys}}
+
+    # ------------------------------------------------------------------ data
+    def _tensor(self, image_id: int) -> tuple[torch.Tensor, float, float, float]:
+        hit = self._tensors.get(image_id)
+        if hit is None:
+            hit = letterbox(self.images.load(image_id), self.opts["imgsz"])
+            if len(self._tensors) < 50_000:
+                self._tensors[image_id] = hit
+        return hit
+
+    def _batch(self, ids: list[int], labeled: Mapping[int, Annotation],
+               rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+        size = self.opts["imgsz"]
+        imgs, idx, cls, boxes = [], [], [], []
+        for j, image_id in enumerate(ids):
+            img, scale, px, py = self._tensor(image_id)
+            ann = labeled[image_id]
+            keep = ~ann.ignore
+            b = ann.boxes[keep] * scale + np.array([px, py, px, py], np.float32)
+            if rng.random() < self.opts["hflip"]:
+                img = img.flip(-1)
+                b = b.copy()
+                b[:, [0, 2]] = size - b[:, [2, 0]]
+            imgs.append(img)
+            xywh = np.stack([(b[:, 0] + b[:, 2]) / 2, (b[:, 1] + b[:, 3]) / 2,
+                             b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], 1) / size if len(b) else np.zeros((0, 4))
+            boxes.append(torch.as_tensor(xywh, dtype=torch.float32))
+            cls.append(torch.as_tensor(ann.labels[keep], dtype=torch.float32))
+            idx.append(torch.full((len(b),), float(j)))
+        x = torch.stack(imgs).to(self.device).float() / 255.0
+        batch = {"batch_idx": torch.cat(idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
+        return x, {k: v.to(self.device) for k, v in batch.items()}
+
+    # ------------------------------------------------------------------ API
+    def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
+            warm_start: bool = False, progress=None) -> FitReport:
+        from ultralytics.utils.loss import v8DetectionLoss
+
+        if self.model is None or not warm_start:
+            self.model = self._build(seed)
+        self._emb_cache.clear()
+        epochs = epochs or self.opts["warm_epochs" if warm_start else "epochs"]
+        crit = v8DetectionLoss(self.model)
+
+        def step(ids: list[int], rng: np.random.Generator) -> torch.Tensor:
+            x, batch = self._batch(ids, labeled, rng)
+            loss, _ = crit(self.model(x), batch)
+            return loss.sum()
+
+        torch.manual_seed(seed)
+        return train(self.model, sorted(labeled), step, epochs=epochs,
+                     batch_size=self.opts["batch"], lr=self.opts["lr"],
+                     weight_decay=self.opts["weight_decay"], seed=seed,
+                     optimizer=self.opts["optimizer"], progress=progress)
+
+    @torch.no_grad()
+    def _forward(self, ids: Sequence[int]):
+        """Yield (ids, raw inference output, pooled features, letterbox params) per batch."""
+        assert self.model is not None, "fit() or load() first"
+        self.model.eval()
+        feats: list[torch.Tensor] = []
+        layer = self.model.model[len(self.cfg["backbone"]) - 1]
+        hook = layer.register_forward_hook(lambda m, i, o: feats.append(o.mean((2, 3))))
+        try:
+            step = self.opts["infer_batch"]
+            for s in range(0, len(ids), step):
+                chunk = [int(i) for i in ids[s:s + step]]
+                items = [self._tensor(i) for i in chunk]
+                x = torch.stack([t[0] for t in items]).to(self.device).float() / 255.0
+                feats.clear()
+                y = self.model(x)
+                y = y[0] if isinstance(y, (tuple, list)) else y
+                pooled = feats[0].cpu().numpy()
+                for i, f in zip(chunk, pooled):
+                    self._emb_cache[i] = f
+                yield chunk, y, items
+        finally:
+            hook.remove()
+
+    def predict(self, ids: Sequence[int]) -> list[Detections]:
+        from ultralytics.utils.nms import non_max_suppression
+
+        out: list[Detections] = []
+        nc = self.num_classes
+        for chunk, y, items in self._forward(ids):
+            kept, keep_idx = non_max_suppression(
+                y, self.opts["conf"], self.opts["iou"], max_det=self.opts["max_det"], nc=nc,
+                return_idxs=True, max_time_img=60.0)
+            for b, (image_id, det, k) in enumerate(zip(chunk, kept, keep_idx)):
+                _, scale, px, py = items[b]
+                if len(det) == 0:
+                    out.append(Detections.empty(nc))
+                    continue
+                scores = y[b, 4:4 + nc, k.long().view(-1)].T.clamp_min(1e-9)
+                probs = (scores / scores.sum(1, keepdim=True)).cpu().numpy().astype(np.float32)
+                boxes = det[:, :4].cpu().numpy()
+                boxes = (boxes - np.array([px, py, px, py], np.float32)) / scale
+                w, h = self.images.size(image_id)
+                boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+                boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+                out.append(Detections(boxes.astype(np.float32), det[:, 4].cpu().numpy().astype(np.float32),
+                                      det[:, 5].cpu().numpy().astype(np.int64), probs))
+        return out
+
+    def embed(self, ids: Sequence[int]) -> np.ndarray:
+        missing = [int(i) for i in ids if int(i) not in self._emb_cache]
+        for _ in self._forward(missing):
+            pass
+        return np.stack([self._emb_cache[int(i)] for i in ids]).astype(np.float32)
+
+    def save(self, path: Path) -> None:
+        assert self.model is not None
+        atomic_torch_save({"recipe": self.recipe(), "state_dict": self.model.state_dict()}, path)
+
+    def load(self, path: Path) -> None:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        self.model = self._build(0)
+        self.model.load_state_dict(blob["state_dict"])
+        self._emb_cache.clear()
