@@ -1,0 +1,230 @@
+"""Regression check: do fresh runs reproduce a stored reference within its seed spread?
+
+Rule. For every (setting, strategy) in the reference, let ``m`` be the reference mean over
+seeds of the per-run AUBC of AP50 (see :func:`albench.stats.aubc`) and
+``se = s / sqrt(n)`` its standard error (``s`` the sample standard deviation over the
+``n`` reference seeds, 0 for a single seed). The fresh runs pass when their mean AUBC lies
+in ``[m - h, m + h]`` with ``h = max(k * se, floor)`` (defaults ``k = 3``, ``floor = 0.01``,
+AP units).
+
+Why: the spread over seeds is the noise a correct re-run shows anyway, so it sets the
+band's width; ``k = 3`` standard errors keeps false alarms rare while catching shifts
+larger than the seed noise. The floor stops a reference whose seeds agree exactly (zero
+spread) from failing on floating-point or library-version noise.
+
+Status per row: ``ok`` (inside the band), ``outside`` (a failure), ``missing`` (the
+reference strategy has no fresh complete run: a failure) and ``new`` (a fresh strategy the
+reference lacks: reported, not a failure). Settings are matched by (dataset, backend,
+preset); the setting hash is preferred when it matches and a warning says when it does not
+(versions or configuration changed). Per-round differences of the mean AP50 curves (fresh
+minus reference) are reported alongside, with the largest in absolute value.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from albench import stats
+from albench.report import (
+    SettingKey,
+    StrategyCurves,
+    group_settings,
+    load_runs,
+    require_runs,
+    strategy_curves,
+)
+
+__all__ = ["RegressResult", "compare", "format_result"]
+
+STATUSES = ("ok", "outside", "missing", "new")
+FAILING = ("outside", "missing")
+
+
+@dataclass
+class RegressResult:
+    """Outcome of :func:`compare`: ``ok`` is False when any row is outside or missing."""
+
+    rows: list[dict[str, Any]]
+    warnings: list[str] = field(default_factory=list)
+    k: float = 3.0
+    floor: float = 0.01
+
+    @property
+    def ok(self) -> bool:
+        return not any(r["status"] in FAILING for r in self.rows)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the check passes, 1 otherwise."""
+        return 0 if self.ok else 1
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [r for r in self.rows if r["status"] in FAILING]
+
+
+def _curves(runs: list) -> dict[str, StrategyCurves]:
+    return {c.name: c for c in strategy_curves(runs)[0]}
+
+
+def _round_diffs(ref: StrategyCurves, fresh: StrategyCurves) -> list[float]:
+    common, ri, fi = np.intersect1d(ref.rounds, fresh.rounds, return_indices=True)
+    return (fresh.ap50.mean(axis=0)[fi] - ref.ap50.mean(axis=0)[ri]).tolist()
+
+
+def _row(setting: str, strategy: str, **values: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "setting": setting, "strategy": strategy, "ref_mean": math.nan, "ref_se": math.nan,
+        "band_low": math.nan, "band_high": math.nan, "fresh_mean": math.nan, "status": "ok",
+        "max_round_diff": math.nan, "round_diffs": [], "n_ref": 0, "n_fresh": 0,
+        "upper_bound": False,
+    }
+    row.update(values)
+    return row
+
+
+def _new_row(setting: str, new: StrategyCurves) -> dict[str, Any]:
+    return _row(setting, new.name, status="new", fresh_mean=float(new.aubc.mean()),
+                n_fresh=len(new.seeds), upper_bound=new.upper_bound)
+
+
+def _match(
+    ref_key: SettingKey, fresh_keys: list[SettingKey], warnings: list[str]
+) -> SettingKey | None:
+    same = [f for f in fresh_keys if f.name == ref_key.name]
+    for f in same:
+        if f.setting_hash == ref_key.setting_hash:
+            return f
+    if len(same) == 1:
+        warnings.append(
+            f"{ref_key.name}: setting hash differs (reference {ref_key.setting_hash or '—'}, "
+            f"fresh {same[0].setting_hash or '—'}); versions or configuration changed, "
+            "compared anyway."
+        )
+        return same[0]
+    if same:
+        warnings.append(
+            f"{ref_key.name}: {len(same)} fresh settings and none has the reference's hash "
+            f"{ref_key.setting_hash}; cannot tell which to compare, so it counts as missing."
+        )
+    return None
+
+
+def compare(
+    reference_dir: str | Path, runs_dir: str | Path, k: float = 3.0, floor: float = 0.01
+) -> RegressResult:
+    """Compare the complete runs in ``runs_dir`` with those in ``reference_dir``.
+
+    See the module docstring for the rule. Raises :class:`albench.errors.ConfigError` when
+    either folder holds no usable run.
+    """
+    ref_set, fresh_set = load_runs(reference_dir), load_runs(runs_dir)
+    require_runs(ref_set, False)
+    require_runs(fresh_set, False)
+    warnings = [f"{name}: skipped {len(s.skipped)} run(s) that are not complete or unreadable."
+                for name, s in (("reference", ref_set), ("fresh", fresh_set)) if s.skipped]
+    ref_groups, fresh_groups = group_settings(ref_set.runs), group_settings(fresh_set.runs)
+    rows: list[dict[str, Any]] = []
+    used: set[SettingKey] = set()
+    for ref_key, ref_runs in ref_groups.items():
+        fresh_key = _match(ref_key, list(fresh_groups), warnings)
+        ref_curves = _curves(ref_runs)
+        fresh_curves = _curves(fresh_groups[fresh_key]) if fresh_key else {}
+        if fresh_key:
+            used.add(fresh_key)
+        for name, ref in ref_curves.items():
+            mean, se = float(ref.aubc.mean()), stats.standard_error(ref.aubc)
+            half = max(k * se, floor)
+            base = dict(ref_mean=mean, ref_se=se, band_low=mean - half, band_high=mean + half,
+                        n_ref=len(ref.seeds), upper_bound=ref.upper_bound)
+            fresh = fresh_curves.get(name)
+            if fresh is None:
+                rows.append(_row(ref_key.name, name, status="missing", **base))
+                continue
+            fresh_mean = float(fresh.aubc.mean())
+            diffs = _round_diffs(ref, fresh)
+            inside = mean - half <= fresh_mean <= mean + half
+            rows.append(_row(
+                ref_key.name, name, fresh_mean=fresh_mean, n_fresh=len(fresh.seeds),
+                status="ok" if inside else "outside", round_diffs=diffs,
+                max_round_diff=max((abs(d) for d in diffs), default=math.nan), **base,
+            ))
+        rows += [_new_row(ref_key.name, c) for n, c in fresh_curves.items() if n not in ref_curves]
+    for fresh_key, fresh_runs in fresh_groups.items():
+        if fresh_key in used:
+            continue
+        rows += [_new_row(fresh_key.name, new) for new in _curves(fresh_runs).values()]
+    return RegressResult(rows, warnings, k, floor)
+
+
+def _num(value: float, fmt: str = ".4f") -> str:
+    return "—" if value is None or not math.isfinite(value) else format(value, fmt)
+
+
+def format_result(result: RegressResult) -> str:
+    """The result as plain text holding a Markdown table, verdict first."""
+    fails = result.failures
+    verdict = "PASS" if result.ok else f"FAIL ({len(fails)} of {len(result.rows)} rows)"
+    lines = [
+        f"Regression check: {verdict}",
+        "",
+        f"Rule: fresh mean AUBC(AP50) within reference mean ± max({result.k:g} × SE, "
+        f"{result.floor:g}); SE = sample std over seeds / sqrt(seeds).",
+        "",
+        "| Setting | Strategy | Ref mean | Ref SE | Band | Fresh mean | Δ mean "
+        "| Max \\|Δ\\| round | Seeds ref/fresh | Status |",
+        "|:---|:---|---:|---:|:---:|---:|---:|---:|:---:|:---|",
+    ]
+    for r in result.rows:
+        band = "—" if math.isnan(r["band_low"]) else f"[{r['band_low']:.4f}, {r['band_high']:.4f}]"
+        delta = r["fresh_mean"] - r["ref_mean"]
+        name = r["strategy"].replace("|", "\\|") + (" †" if r["upper_bound"] else "")
+        cells = [
+            r["setting"], name, _num(r["ref_mean"]), _num(r["ref_se"]), band,
+            _num(r["fresh_mean"]), _num(delta, "+.4f"), _num(r["max_round_diff"]),
+            f"{r['n_ref']}/{r['n_fresh']}",
+            r["status"].upper() if r["status"] in ("outside", "missing") else r["status"],
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if any(r["upper_bound"] for r in result.rows):
+        lines += ["", "† upper bound: the strategy uses labels the real setting would not have."]
+    compared = [r for r in result.rows if r["round_diffs"]]
+    if compared:
+        lines += ["", "Per-round Δ of mean AP50 (fresh − reference), round by round:"]
+        lines += [
+            f"- {r['setting']} {r['strategy']}: " + " ".join(f"{d:+.4f}" for d in r["round_diffs"])
+            for r in compared
+        ]
+    if result.warnings:
+        lines += ["", "Warnings:", *(f"- {w}" for w in result.warnings)]
+    return "\n".join(lines) + "\n"
+
+
+def add_cli(sub: Any) -> None:
+    """Register ``python -m albench regress`` on the CLI's sub-parsers."""
+    p = sub.add_parser("regress", help="check fresh runs against a reference",
+                       description="Compare the complete runs in a folder with a reference folder; "
+                                   "exit status 0 when every reference strategy is reproduced "
+                                   "within its band, 1 otherwise.")
+    p.add_argument("--reference", required=True, help="folder holding the reference runs")
+    p.add_argument("--runs", default="results/runs",
+                   help="folder holding the fresh runs (default: results/runs)")
+    p.add_argument("--k", type=float, default=3.0, help="band half-width in standard errors (3)")
+    p.add_argument("--floor", type=float, default=0.01, help="smallest band half-width (0.01)")
+    p.add_argument("--out", help="also write the result to this Markdown file")
+    p.set_defaults(func=_cmd_regress)
+
+
+def _cmd_regress(args: Any) -> int:
+    result = compare(args.reference, args.runs, k=args.k, floor=args.floor)
+    text = format_result(result)
+    print(text, end="")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+    return result.exit_code

@@ -1,0 +1,160 @@
+"""The regression rule on synthetic reference and fresh run folders."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from albench.errors import ConfigError
+from albench.regress import add_cli, compare, format_result
+
+ROUNDS = 4
+STRATEGIES = {"random": 0.0, "entropy": 0.05, "oracle": 0.1}
+SEED_NOISE = {0: -0.02, 1: 0.0, 2: 0.02}
+
+
+def write_run(root: Path, strategy: str, seed: int, noise: float | None = None,
+              setting_hash: str = "h1") -> None:
+    run_id = f"{strategy}-s{seed}"
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    config = {"dataset": "toy", "backend": "fake", "strategy": strategy, "preset": "quick",
+              "seed": seed, "initial": 100, "budget": 100, "rounds": ROUNDS - 1}
+    (folder / "manifest.json").write_text(json.dumps({
+        "run_id": run_id, "status": "complete", "config": config, "setting_hash": setting_hash,
+        "upper_bound": strategy == "oracle",
+    }))
+    n_labeled = 100 * (1 + np.arange(ROUNDS))
+    ap50 = 0.3 + 0.1 * np.arange(ROUNDS) + STRATEGIES.get(strategy, 0.0)
+    ap50 = ap50 + (SEED_NOISE[seed] if noise is None else noise)
+    frame = pd.DataFrame({"round": np.arange(ROUNDS), "n_labeled": n_labeled, "ap50": ap50,
+                          "ap": ap50 / 2, "strategy": strategy, "seed": seed})
+    frame.to_csv(folder / "rounds.csv", index=False)
+
+
+def make_reference(root: Path, noise: float | None = None) -> Path:
+    for strategy in STRATEGIES:
+        for seed in SEED_NOISE:
+            write_run(root, strategy, seed, noise)
+    return root
+
+
+def shift(root: Path, strategy: str, delta: float) -> None:
+    for csv in root.glob(f"{strategy}-s*/rounds.csv"):
+        frame = pd.read_csv(csv)
+        frame["ap50"] += delta
+        frame.to_csv(csv, index=False)
+
+
+def half_width(strategy: str, k: float = 3.0, floor: float = 0.01) -> float:
+    # AUBC of a curve shifted by a constant moves by that constant: per-seed AUBCs differ by the noise.
+    per_seed = np.array(list(SEED_NOISE.values()))
+    return max(k * per_seed.std(ddof=1) / np.sqrt(per_seed.size), floor)
+
+
+@pytest.fixture
+def reference(tmp_path: Path) -> Path:
+    return make_reference(tmp_path / "reference")
+
+
+def fresh_copy(reference: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(reference, tmp_path / "fresh"))
+
+
+def test_identical_copy_passes(reference: Path, tmp_path: Path) -> None:
+    result = compare(reference, fresh_copy(reference, tmp_path))
+    assert result.ok and result.exit_code == 0
+    assert [r["status"] for r in result.rows] == ["ok"] * 3
+    for row in result.rows:
+        assert row["fresh_mean"] == pytest.approx(row["ref_mean"])
+        assert row["max_round_diff"] == pytest.approx(0.0)
+        assert row["band_high"] - row["ref_mean"] == pytest.approx(half_width(row["strategy"]))
+        assert row["ref_se"] == pytest.approx(0.02 / np.sqrt(3))
+    assert format_result(result).startswith("Regression check: PASS")
+
+
+def test_shift_beyond_band_fails_for_that_strategy_only(reference: Path, tmp_path: Path) -> None:
+    fresh = fresh_copy(reference, tmp_path)
+    delta = -1.5 * half_width("entropy")
+    shift(fresh, "entropy", delta)
+    result = compare(reference, fresh)
+    assert not result.ok and result.exit_code == 1
+    statuses = {r["strategy"]: r["status"] for r in result.rows}
+    assert statuses == {"random": "ok", "entropy": "outside", "oracle": "ok"}
+    entropy = next(r for r in result.rows if r["strategy"] == "entropy")
+    assert entropy["fresh_mean"] - entropy["ref_mean"] == pytest.approx(delta)
+    assert entropy["round_diffs"] == pytest.approx([delta] * ROUNDS)
+    assert entropy["max_round_diff"] == pytest.approx(abs(delta))
+    text = format_result(result)
+    assert text.startswith("Regression check: FAIL") and "OUTSIDE" in text
+
+
+def test_shift_inside_band_passes(reference: Path, tmp_path: Path) -> None:
+    fresh = fresh_copy(reference, tmp_path)
+    shift(fresh, "entropy", -0.5 * half_width("entropy"))
+    assert compare(reference, fresh).ok
+
+
+def test_floor_covers_zero_variance_reference(tmp_path: Path) -> None:
+    reference = make_reference(tmp_path / "reference", noise=0.0)  # seeds agree exactly
+    fresh = fresh_copy(reference, tmp_path)
+    shift(fresh, "random", 0.005)
+    result = compare(reference, fresh, floor=0.01)
+    assert result.ok and all(r["ref_se"] == 0 for r in result.rows)
+    shift(fresh, "random", 0.01)  # now 0.015 away
+    assert [r["strategy"] for r in compare(reference, fresh).failures] == ["random"]
+
+
+def test_missing_strategy_fails_and_new_one_is_reported(reference: Path, tmp_path: Path) -> None:
+    fresh = fresh_copy(reference, tmp_path)
+    for folder in fresh.glob("oracle-s*"):
+        shutil.rmtree(folder)
+    for seed in SEED_NOISE:
+        write_run(fresh, "coreset", seed)
+    result = compare(reference, fresh)
+    statuses = {r["strategy"]: r["status"] for r in result.rows}
+    assert statuses == {"random": "ok", "entropy": "ok", "oracle": "missing", "coreset": "new"}
+    assert not result.ok and [r["strategy"] for r in result.failures] == ["oracle"]
+    assert "MISSING" in format_result(result)
+
+
+def test_new_strategy_alone_is_not_a_failure(reference: Path, tmp_path: Path) -> None:
+    fresh = fresh_copy(reference, tmp_path)
+    for seed in SEED_NOISE:
+        write_run(fresh, "coreset", seed)
+    assert compare(reference, fresh).ok
+
+
+def test_setting_hash_change_warns_but_compares(tmp_path: Path) -> None:
+    reference = make_reference(tmp_path / "reference")
+    fresh = tmp_path / "fresh"
+    for strategy in STRATEGIES:
+        for seed in SEED_NOISE:
+            write_run(fresh, strategy, seed, setting_hash="h2")
+    result = compare(reference, fresh)
+    assert result.ok and len(result.rows) == 3
+    assert any("setting hash differs" in w for w in result.warnings)
+
+
+def test_empty_folders_are_config_errors(reference: Path, tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="python -m albench"):
+        compare(reference, tmp_path / "empty")
+
+
+def test_command_exit_status(reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    parser = argparse.ArgumentParser()
+    add_cli(parser.add_subparsers())
+    fresh = fresh_copy(reference, tmp_path)
+    out = tmp_path / "regress.md"
+    args = parser.parse_args(["regress", "--reference", str(reference), "--runs", str(fresh),
+                              "--out", str(out)])
+    assert args.func(args) == 0 and "PASS" in out.read_text()
+    shift(fresh, "random", -0.2)
+    assert args.func(args) == 1 and "FAIL" in capsys.readouterr().out

@@ -1,0 +1,145 @@
+"""The report over synthetic run folders: files, numbers, marks and skipped runs."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from albench.errors import ConfigError
+from albench.report import write_report
+
+ROUNDS = 5
+OFFSETS = {"random": 0.0, "entropy": 0.05, "oracle": 0.10}
+
+
+def curve(strategy: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n_labeled = 100 + 50 * np.arange(ROUNDS)
+    ap50 = 0.6 * (1 - np.exp(-n_labeled / 200)) + OFFSETS[strategy] + 0.01 * ((seed * 7) % 5 - 2)
+    return n_labeled, ap50, ap50 * 0.55
+
+
+def write_run(root: Path, strategy: str, seed: int, status: str = "complete", rounds: int = ROUNDS,
+              options: dict | None = None) -> Path:
+    run_id = f"{strategy}-s{seed}" + "".join(f"-{k}{v}" for k, v in (options or {}).items())
+    folder = root / "runs" / run_id
+    folder.mkdir(parents=True)
+    config = {"dataset": "toy", "backend": "fake", "strategy": strategy, "strategy_options": options or {},
+              "preset": "quick", "seed": seed, "initial": 100, "budget": 50, "rounds": ROUNDS - 1}
+    manifest = {"run_id": run_id, "status": status, "config": config, "config_hash": run_id,
+                "label": strategy,
+                "setting_hash": "abc123def456", "upper_bound": strategy == "oracle",
+                "versions": {}, "git_commit": "0" * 40, "hardware": {},
+                "dataset": {"name": "toy", "fingerprint": "f", "params": {}, "warnings": []}}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    n_labeled, ap50, ap = curve(strategy, seed)
+    frame = pd.DataFrame({
+        "dataset": "toy", "backend": "fake", "strategy": strategy, "preset": "quick", "seed": seed,
+        "round": np.arange(ROUNDS), "n_labeled": n_labeled, "n_boxes_labeled": n_labeled * 3,
+        "ap": ap, "ap50": ap50, "ap75": ap * 0.9, "per_class_ap": json.dumps({"a": 0.1}),
+        "t_train_s": 10.0, "t_infer_s": 2.0, "t_eval_s": 1.0,
+        "t_select_s": 0.5 if strategy == "random" else 1.5,
+        "t_strategy_train_s": 0.0, "peak_rss_mb": 1000.0 + seed,
+    }).iloc[:rounds]
+    frame.to_csv(folder / "rounds.csv", index=False)
+    return folder
+
+
+@pytest.fixture
+def results(tmp_path: Path) -> Path:
+    root = tmp_path / "results"
+    for strategy in OFFSETS:
+        for seed in range(3):
+            write_run(root, strategy, seed)
+    write_run(root, "entropy", 9, status="running", rounds=2)
+    return root
+
+
+def aubc_table(md: str) -> dict[str, list[str]]:
+    section = md.split("## Label efficiency")[1].split("##")[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")][1:]
+    return {cells[0]: cells for cells in ([c.strip() for c in r.strip("|").split("|")] for r in rows)}
+
+
+def test_report_files_numbers_and_marks(results: Path, tmp_path: Path) -> None:
+    index = write_report(results, tmp_path / "report")
+    assert index == tmp_path / "report" / "index.md"
+    text = index.read_text()
+    links = re.findall(r"\]\(([^)]+)\)", text)
+    for link in links:
+        assert not Path(link).is_absolute() and (index.parent / link).exists(), link
+    setting = index.parent / "toy_fake_quick_abc123de"
+    assert {"report.md", "curves.png", "curves.svg"} <= {p.name for p in setting.iterdir()}
+    with Image.open(setting / "curves.png") as image:
+        image.verify()
+        assert image.format == "PNG" and image.size[0] > 500
+    assert (setting / "curves.svg").read_text().lstrip().startswith("<?xml")
+
+    md = (setting / "report.md").read_text()
+    table = aubc_table(md)
+    assert set(table) == {"random", "entropy", "oracle †"}  # upper bound marked
+    expected = {}
+    for strategy in OFFSETS:
+        per_seed = []
+        for seed in range(3):
+            x, y, _ = curve(strategy, seed)
+            area = sum((y[i] + y[i + 1]) / 2 * (x[i + 1] - x[i]) for i in range(ROUNDS - 1))
+            per_seed.append(area / (x[-1] - x[0]))
+        expected[strategy] = np.array(per_seed)
+    for strategy, label in (("random", "random"), ("entropy", "entropy"), ("oracle", "oracle †")):
+        row = table[label]
+        assert row[1] == "3"
+        assert row[2] == f"{expected[strategy].mean():.3f}"
+    # Same seeds, constant per-seed gain: the paired difference and its CI are exact.
+    gain = (expected["entropy"] - expected["random"]).mean()
+    assert table["entropy"][4] == f"{gain:+.3f}"
+    assert table["entropy"][5] == f"[{gain:.3f}, {gain:.3f}]"
+    wins = np.mean([[e > r for r in expected["random"]] for e in expected["entropy"]])
+    assert wins == 1.0 and table["entropy"][6] == "1.00"  # every entropy run beats every random run
+    assert table["random"][4] == "—"
+    assert "† upper bound" in md and "oracle †" in md.split("## Compute cost")[1]
+
+    cost = md.split("## Compute cost")[1]
+    random_row = next(line for line in cost.splitlines() if line.startswith("| random "))
+    entropy_row = next(line for line in cost.splitlines() if line.startswith("| entropy "))
+    assert "13.50" in random_row and "1.00×" in random_row and "1002" in random_row
+    assert "14.50" in entropy_row and f"{14.5 / 13.5:.2f}×" in entropy_row
+
+    assert "Read 10 run(s)" in text and "9 reported, 1 skipped" in text
+    assert "entropy-s9" in text and "not complete" in text
+
+
+def test_report_can_include_incomplete_runs(results: Path, tmp_path: Path) -> None:
+    index = write_report(results, tmp_path / "report", include_incomplete=True)
+    assert "10 reported, 0 skipped" in index.read_text()
+    md = (index.parent / "toy_fake_quick_abc123de" / "report.md").read_text()
+    assert aubc_table(md)["entropy"][1] == "4"
+    assert "cut to the 2 round(s)" in md and "not complete" in md
+
+
+def test_report_without_runs_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="python -m albench run"):
+        write_report(tmp_path / "empty", tmp_path / "out")
+    with pytest.raises(ConfigError, match="does not exist"):
+        write_report(tmp_path / "nowhere", tmp_path / "out")
+    write_run(tmp_path / "busy", "random", 0, status="running")
+    with pytest.raises(ConfigError, match="none can be used"):
+        write_report(tmp_path / "busy", tmp_path / "out")
+
+
+def test_label_shared_by_different_options_is_split(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    for seed in range(2):
+        write_run(root, "random", seed)
+        write_run(root, "entropy", seed)
+        write_run(root, "entropy", seed, options={"agg": "max"})
+    index = write_report(root, tmp_path / "report")
+    md = (index.parent / "toy_fake_quick_abc123de" / "report.md").read_text()
+    assert set(aubc_table(md)) == {"random", "entropy", "entropy (agg=max)"}
+    assert "0 skipped" in index.read_text()
