@@ -1,0 +1,5 @@
+import sys
+
+from albench.cli import main
+
+sys.exit(main())

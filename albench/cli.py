@@ -1,0 +1,199 @@
+"""Command line: ``python -m albench {run,sweep,report,regress,list}``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from albench.errors import AlbenchError, ConfigError
+
+DEFAULT_OUT = Path("results/runs")
+
+
+def _amount(text: str) -> int | float:
+    """``100`` -> 100 images; ``5%`` or ``0.05`` -> a share of the pool."""
+    try:
+        if text.endswith("%"):
+            return float(text[:-1]) / 100
+        return float(text) if "." in text else int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a share such as 5%")
+
+
+def _auto(value: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(value)
+        except ValueError:
+            pass
+    return {"true": True, "false": False, "none": None}.get(value.lower(), value)
+
+
+def add_setting_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by ``run``, ``sweep`` and ``regress``: the setting of a run."""
+    g = p.add_argument_group("setting (a preset, then flags override it field by field)")
+    g.add_argument("--dataset", help="shapes (default), coco, voc or coco-json")
+    g.add_argument("--backend", help="yolo (default) or frcnn")
+    g.add_argument("--preset", default="quick", help="named protocol (default: quick)")
+    g.add_argument("--initial", type=_amount, help="initial labeled images (count or share, e.g. 5%%)")
+    g.add_argument("--budget", type=_amount, help="images labeled per round (count or share)")
+    g.add_argument("--rounds", type=int, help="selection rounds after the initial training")
+    g.add_argument("--train-mode", choices=["warm", "scratch"],
+                   help="warm: fine-tune last round's model; scratch: retrain from init (papers)")
+    g.add_argument("--pool-subsample", type=int, help="use a random subset of the pool (quick looks)")
+    g.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    g.add_argument("--eval-engine", choices=["faster", "pycocotools"], help="COCO evaluation engine")
+    g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
+                   help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
+    d = p.add_argument_group("data")
+    d.add_argument("--data-root", help="COCO 2017 or VOCdevkit root (or ALBENCH_COCO_ROOT / ALBENCH_VOC_ROOT)")
+    d.add_argument("--ann-train", help="coco-json: pool annotation file")
+    d.add_argument("--ann-test", help="coco-json: test annotation file")
+    d.add_argument("--images", help="coco-json: image folder")
+    d.add_argument("--images-test", help="coco-json: test image folder (default: --images)")
+    d.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE",
+                   help="dataset option, repeatable (e.g. pool_size=2000 for shapes)")
+    d.add_argument("--cache-dir", help="where generated datasets go (default: $ALBENCH_CACHE or ./.albench-cache)")
+
+
+def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from albench.backends import backend_options
+    from albench.config import coerce, parse_kv
+
+    dataset_opts = {k: _auto(v) for k, v in parse_kv(args.dataset_opt, "--dataset-opt").items()}
+    for flag in ("data_root", "ann_train", "ann_test", "images", "images_test", "cache_dir"):
+        if getattr(args, flag, None):
+            dataset_opts[flag] = getattr(args, flag)
+    backend = args.backend or "yolo"
+    defaults = backend_options(backend)
+    raw = parse_kv(args.backend_opt, "--backend-opt")
+    backend_options(backend, {k: None for k in raw})  # unknown keys -> clear error
+    backend_opts = {k: coerce(v, defaults[k]) for k, v in raw.items()}
+    return dict(dataset=args.dataset, backend=args.backend, initial=args.initial,
+                budget=args.budget, rounds=args.rounds, train_mode=args.train_mode,
+                pool_subsample=args.pool_subsample, device=args.device,
+                eval_engine=args.eval_engine, dataset_options=dataset_opts,
+                backend_options=backend_opts)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from albench.config import parse_kv, resolve
+    from albench.loop import ActiveLearningLoop
+    from albench.progress import Reporter, rounds_table
+    from strategies import get_strategy
+
+    get_strategy(args.strategy)
+    cfg = resolve(args.preset, strategy=args.strategy, seed=args.seed,
+                  strategy_options=parse_kv(args.opt, "--opt"), **setting_overrides(args))
+    reporter = Reporter(quiet=args.quiet)
+    loop = ActiveLearningLoop(cfg, Path(args.out), force=args.force, reporter=reporter)
+    reporter.note(f"run {cfg.run_id()} -> {loop.run_dir}")
+    result = loop.run()
+    if not args.quiet:
+        Console().print(rounds_table(result.rows, f"{cfg.run_id()} ({result.status})"))
+        Console().print(f"results: {result.run_dir}")
+    return 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    import strategies
+    from albench import backends, data
+    from albench.config import PRESETS
+
+    console = Console()
+    t = Table(title="strategies (--strategy, options with --opt KEY=VALUE)")
+    t.add_column("name"), t.add_column("description"), t.add_column("options (default)")
+    for name, cls in strategies.available().items():
+        opts = ", ".join(f"{k}={o.default!r}" for k, o in cls.options.items()) or "-"
+        t.add_row(name, cls.description + (" [upper bound]" if cls.upper_bound else ""), opts)
+    console.print(t)
+    t = Table(title="backends (--backend, options with --backend-opt KEY=VALUE)")
+    t.add_column("name"), t.add_column("description")
+    for name, info in backends.available().items():
+        t.add_row(name, info.description)
+    console.print(t)
+    t = Table(title="datasets (--dataset)")
+    t.add_column("name"), t.add_column("description")
+    for name, info in data.available().items():
+        t.add_row(name, info.description)
+    console.print(t)
+    t = Table(title="presets (--preset)")
+    for col in ("name", "initial", "per round", "rounds", "train", "seeds", "description"):
+        t.add_column(col)
+    for p in PRESETS.values():
+        t.add_row(p.name, _fmt(p.initial), _fmt(p.budget), str(p.rounds), p.train_mode,
+                  str(p.seeds), p.description)
+    console.print(t)
+    return 0
+
+
+def _fmt(v: int | float) -> str:
+    return f"{v:.1%}" if isinstance(v, float) and v < 1 else str(v)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m albench",
+        description="albench: compare active-learning strategies for object detection on equal terms.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="run one AL experiment (strategy x seed x setting)",
+                       description="Run one AL experiment. Re-running the same command resumes "
+                                   "an interrupted run; a finished one is left as it is.")
+    p.add_argument("--strategy", default="random", help="strategy name (see `list`)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--opt", action="append", metavar="KEY=VALUE",
+                   help="strategy option, repeatable (see `list` for each strategy's options)")
+    p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: results/runs)")
+    p.add_argument("--force", action="store_true", help="rerun a finished run from scratch")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
+    add_setting_args(p)
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("list", help="strategies, backends, datasets and presets")
+    p.set_defaults(func=cmd_list)
+
+    for extra in _extra_commands():
+        extra(sub)
+    return parser
+
+
+def _extra_commands() -> list:
+    """Sub-commands defined next to the code they drive (sweep, report, regress)."""
+    out = []
+    for module in ("albench.sweep", "albench.report", "albench.regress"):
+        try:
+            mod = __import__(module, fromlist=["add_cli"])
+        except ImportError:
+            continue
+        if hasattr(mod, "add_cli"):
+            out.append(mod.add_cli)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "cache_dir", None):
+        import os
+
+        os.environ.setdefault("ALBENCH_CACHE", str(Path(args.cache_dir).resolve()))
+    try:
+        return args.func(args)
+    except AlbenchError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/bold red] {exc}", highlight=False)
+        return 2
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted: finished rounds are saved; run the same "
+                                   "command again to resume.")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

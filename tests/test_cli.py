@@ -1,0 +1,63 @@
+"""CLI behaviour a user meets first: errors for bad input, `list`, a tiny run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from albench.cli import main
+from tests.conftest import TINY_CLI
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def test_unknown_strategy_lists_known_ones(capsys, tmp_path):
+    code, text = run_cli(["run", "--strategy", "nope", "--out", str(tmp_path)], capsys)
+    assert code == 2
+    assert "Unknown strategy 'nope'" in text and "random" in text
+    assert not any(tmp_path.iterdir())
+
+
+def test_budget_larger_than_pool(capsys, tmp_path):
+    code, text = run_cli(["run", *TINY_CLI, "--budget", "5000", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "does not fit the pool" in text
+
+
+@pytest.mark.parametrize("dataset, env", [("coco", "ALBENCH_COCO_ROOT"), ("voc", "ALBENCH_VOC_ROOT")])
+def test_missing_dataset_root_names_flag_and_env(capsys, tmp_path, monkeypatch, dataset, env):
+    monkeypatch.delenv(env, raising=False)
+    code, text = run_cli(["run", "--dataset", dataset, "--data-root", str(tmp_path / "nowhere"),
+                          "--out", str(tmp_path / "out")], capsys)
+    assert code == 2
+    assert env in text and "--data-root" in text
+    assert "Traceback" not in text
+
+
+def test_unknown_backend_option_lists_valid_keys(capsys, tmp_path):
+    code, text = run_cli(["run", "--backend-opt", "epoch=3", "--out", str(tmp_path)], capsys)
+    assert code == 2 and "no option 'epoch'" in text and "epochs=" in text
+
+
+def test_list_shows_every_registered_name(capsys):
+    import strategies
+    from albench.backends import available as backends
+    from albench.config import PRESETS
+    from albench.data import available as datasets
+
+    code, text = run_cli(["list"], capsys)
+    assert code == 0
+    for name in [*strategies.available(), *backends(), *datasets(), *PRESETS]:
+        assert name in text
+
+
+def test_module_entry_point_runs_and_prints_the_round_table(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "albench", "run", *TINY_CLI, "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    assert "AP50" in proc.stdout and "complete" in proc.stdout
