@@ -127,15 +127,17 @@ class ActiveLearningLoop:
             self.backend.load(cache)
             return json.loads(cache.with_suffix(".json").read_text())["t_train_s"], True
         epochs = self.backend.opts["warm_epochs" if warm else "epochs"]
+        t0 = time.perf_counter()
         with self.report.phase(f"round {round_}: train", total=epochs) as tick:
             rep = self.backend.fit(labeled, seed, warm_start=warm,
                                    progress=lambda e, n, loss: tick(1, f"loss {loss:.2f}"))
+        seconds = time.perf_counter() - t0  # the whole fit, model construction included
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             self.backend.save(cache)
-            atomic_write_json(cache.with_suffix(".json"), {"t_train_s": rep.seconds,
+            atomic_write_json(cache.with_suffix(".json"), {"t_train_s": seconds,
                                                            "losses": rep.losses})
-        return rep.seconds, False
+        return seconds, False
 
     def _round0_path(self, labeled: dict) -> Path:
         key = json.dumps({"dataset": self.ds.fingerprint(), "recipe": self.backend.recipe(),
@@ -235,7 +237,7 @@ class ActiveLearningLoop:
                 break
 
         atomic_write_json(manifest_path, self._manifest("complete", {"rounds_done": len(rows)}))
-        return RunResult(run_dir, rows, "complete")
+        return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "complete")
 
     def _save(self, round_: int, state: LabelState, rows: list[dict], selections: list[dict]) -> None:
         """Commit a finished round: model and strategy state, rows, then the state marker."""
