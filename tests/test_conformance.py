@@ -1,0 +1,178 @@
+"""The contract every registered strategy meets; a new strategy module is checked by
+adding it, nothing else.
+
+Most checks run on a cheap fake backend (outputs derived deterministically from the id
+and a salt) behind the real :class:`ModelView`; one smoke AL experiment per strategy
+runs on the real yolo backend at the tiniest setting.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Mapping
+
+import numpy as np
+import pytest
+
+from albench.backends import BACKENDS
+from albench.backends.base import Detections
+from albench.data.index import Annotation, DetectionDataset
+from albench.errors import ConfigError, OracleError
+from albench.loop import ActiveLearningLoop
+from albench.pool import LabelState, Oracle
+from albench.results import read_jsonl, read_rows
+from strategies import available, build_strategy
+from strategies.base import Meter, ModelView, SelectionContext
+
+NAMES = sorted(available())
+POOL = np.arange(60) * 3 + 5  # sorted, non-contiguous ids
+
+
+class FakeBackend:
+    """Random-looking but deterministic outputs per (salt, id); offers every feature."""
+
+    name = "fake"
+    num_classes = 5
+    capabilities = frozenset({"loss_head"}).union(*(c.requires for c in available().values()))
+
+    def __init__(self, salt: int = 0) -> None:
+        self.salt = salt
+
+    def _rng(self, image_id: int, stream: int) -> np.random.Generator:
+        return np.random.default_rng([self.salt, stream, int(image_id)])
+
+    def predict(self, ids) -> list[Detections]:
+        out = []
+        for i in ids:
+            rng, c = self._rng(i, 0), self.num_classes
+            k = int(rng.integers(0, 8))
+            xy = rng.uniform(0, 50, (k, 2))
+            probs = rng.dirichlet(np.full(c, 0.5), k).astype(np.float32).reshape(k, c)
+            out.append(Detections(np.concatenate([xy, xy + rng.uniform(5, 40, (k, 2))], 1)
+                                  .astype(np.float32), probs.max(1, initial=0),
+                                  probs.argmax(1) if k else np.zeros(0, np.int64), probs))
+        return out
+
+    def embed(self, ids) -> np.ndarray:
+        return np.stack([self._rng(i, 1).standard_normal(16).astype(np.float32) for i in ids])
+
+    def predict_loss(self, ids) -> np.ndarray:
+        return np.array([self._rng(i, 2).gamma(2.0) for i in ids])
+
+
+def label_state(n_labeled: int = 12) -> LabelState:
+    state = LabelState(POOL)
+    state.mark(np.random.default_rng(0).choice(POOL, n_labeled, replace=False), 0)
+    return state
+
+
+def context(state: LabelState, seed: int = 0, salt: int = 0) -> SelectionContext:
+    meter = Meter()
+    return SelectionContext(unlabeled=state.unlabeled, labeled=state.labeled, round=1,
+                            rng=np.random.default_rng(seed),
+                            model=ModelView(FakeBackend(salt), meter), meter=meter)
+
+
+def select(name: str, state: LabelState, budget: int, seed: int = 0, salt: int = 0):
+    return build_strategy(name).select(context(state, seed, salt), budget)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("budget", [1, 7])
+def test_selection_is_budget_sized_distinct_and_unlabeled(name: str, budget: int):
+    state = label_state()
+    sel = select(name, state, budget)
+    assert len(sel.ids) == budget and len(np.unique(sel.ids)) == budget
+    assert np.isin(sel.ids, state.unlabeled).all()
+    assert sel.scores is None or len(sel.scores) == len(sel.ids)
+    state.check_selection(sel.ids, budget, name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_smaller_pool_gives_the_rest_of_the_pool(name: str):
+    state = label_state(len(POOL) - 4)
+    sel = select(name, state, 7)
+    assert sorted(sel.ids.tolist()) == state.unlabeled.tolist()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_same_seed_same_selection_and_inputs_matter(name: str):
+    state = label_state()
+    base = select(name, state, 5)
+    again = select(name, state, 5)
+    assert base.ids.tolist() == again.ids.tolist()
+    if base.scores is not None:
+        assert np.array_equal(base.scores, again.scores)
+    other_seed = select(name, state, 5, seed=1).ids.tolist()
+    other_model = select(name, state, 5, salt=1).ids.tolist()
+    assert base.ids.tolist() != other_seed or base.ids.tolist() != other_model, (
+        "neither the generator seed nor the model's outputs change the selection")
+
+
+def _holds_ground_truth(value: object) -> bool:
+    if isinstance(value, (DetectionDataset, Oracle, Annotation)):
+        return True
+    return isinstance(value, Mapping) and any(isinstance(v, Annotation) for v in value.values())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_no_access_to_unlabeled_ground_truth(name: str):
+    state = label_state()
+    annotations = {int(i): Annotation.empty() for i in POOL}
+    oracle = Oracle(annotations, state)
+    ctx = context(state)
+    exposed = list(vars(ctx).values())
+    exposed += [getattr(ctx.model, a) for a in dir(ctx.model) if not a.startswith("_")]
+    assert not any(_holds_ground_truth(v) for v in exposed)
+    sel = build_strategy(name).select(ctx, 5)
+    with pytest.raises(OracleError):
+        oracle.label(sel.ids)  # not accepted yet
+    state.mark(sel.ids, 1)
+    assert sorted(oracle.label(sel.ids)) == sorted(sel.ids.tolist())
+    with pytest.raises(OracleError):
+        oracle.label(state.unlabeled[:1])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_loop_rejects_a_setting_with_nothing_to_select(name: str, tiny_cfg, tmp_path):
+    with pytest.raises(ConfigError, match="does not fit the pool"):
+        ActiveLearningLoop(tiny_cfg(strategy=name, initial=80), tmp_path).run()
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_options_round_trip_through_opt_strings(name: str):
+    cls = available()[name]
+    defaults = {k: o.default for k, o in cls.options.items()}
+    for key, opt in cls.options.items():
+        assert opt.parse(key, str(opt.default)) == opt.default
+        for choice in opt.choices or ():
+            assert opt.parse(key, str(choice)) == choice
+    assert build_strategy(name, {k: str(v) for k, v in defaults.items()}).opts == defaults
+    with pytest.raises(ConfigError) as err:
+        build_strategy(name, {"no_such_option": "1"})
+    assert all(key in str(err.value) for key in defaults) and "no_such_option" in str(err.value)
+
+
+@pytest.mark.parametrize("backend", ["yolo", "frcnn"])
+@pytest.mark.parametrize("name", NAMES)
+def test_requirements_are_offered_by_the_real_backends(name: str, backend: str):
+    importlib.import_module(f"albench.backends.{backend}")
+    if backend not in BACKENDS:
+        pytest.skip(f"backend {backend!r} is not registered")
+    requires = available()[name].requires
+    assert requires <= BACKENDS[backend].cls.capabilities
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_smoke_experiment_on_yolo(name: str, tiny_cfg, tmp_path):
+    cfg = tiny_cfg(strategy=name, seed=11, rounds=1, dataset_options={"test_size": 16})
+    result = ActiveLearningLoop(cfg, tmp_path).run()
+    rows = read_rows(result.run_dir / "rounds.csv")
+    assert [int(r["n_labeled"]) for r in rows] == [16, 24]
+    assert [int(r["n_selected"]) for r in rows] == [8, 0]
+    sels = read_jsonl(result.run_dir / "selections.jsonl")
+    assert [len(set(s["ids"])) for s in sels] == [8]
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete"
+    assert manifest["strategy_requires"] == sorted(available()[name].requires)
