@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from albench import stats
+from albench.errors import ConfigError
 from albench.report import (
     SettingKey,
     StrategyCurves,
@@ -205,23 +206,77 @@ def format_result(result: RegressResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+SWEEP_FILE = "sweep.yaml"
+
+
+def reference_configs(reference: str | Path) -> list:
+    """The grid of runs the reference was made from (``<reference>/sweep.yaml``)."""
+    from albench.sweep import SETTING_KEYS, expand_grid, read_config
+
+    spec = Path(reference) / SWEEP_FILE
+    if not spec.exists():
+        raise ConfigError(
+            f"{spec} does not exist, so the reference sweep cannot be re-run. A reference "
+            f"folder holds the sweep file it was made from; pass --runs DIR to compare runs "
+            "you made yourself, or rebuild the reference with --rebuild."
+        )
+    file = read_config(spec)
+    base = {k: file[k] for k in SETTING_KEYS if k in file}
+    return expand_grid(file.get("strategies") or "all", file.get("seeds"),
+                       settings=file.get("settings") or None,
+                       strategy_options=file.get("strategy_options") or {}, **base)
+
+
+def rebuild_reference(reference: str | Path, workers: int = 1, quiet: bool = False) -> int:
+    """Run the reference sweep into ``reference`` and drop what resume needed (models)."""
+    import shutil
+
+    from albench.sweep import run_sweep
+
+    reference = Path(reference)
+    outcomes = run_sweep(reference_configs(reference), reference, workers=workers, quiet=quiet)
+    for state in reference.glob("*/state"):
+        shutil.rmtree(state)
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
 def add_cli(sub: Any) -> None:
     """Register ``python -m albench regress`` on the CLI's sub-parsers."""
-    p = sub.add_parser("regress", help="check fresh runs against a reference",
-                       description="Compare the complete runs in a folder with a reference folder; "
-                                   "exit status 0 when every reference strategy is reproduced "
-                                   "within its band, 1 otherwise.")
-    p.add_argument("--reference", required=True, help="folder holding the reference runs")
-    p.add_argument("--runs", default="results/runs",
-                   help="folder holding the fresh runs (default: results/runs)")
+    p = sub.add_parser(
+        "regress", help="re-run the reference sweep and check its AL curves",
+        description="Check AL curves against a reference. Without --runs, the reference's own "
+                    "sweep (<reference>/sweep.yaml) is run again into --fresh (finished runs "
+                    "there are reused) and compared; exit status 0 when every reference "
+                    "strategy's AUBC lies inside its band, 1 otherwise (see docs/reports.md).")
+    p.add_argument("--reference", default="results/reference",
+                   help="folder holding the reference runs (default: results/reference)")
+    p.add_argument("--runs", help="compare the complete runs in this folder instead of re-running")
+    p.add_argument("--fresh", default="results/runs/regress",
+                   help="where re-run sweeps go (default: results/runs/regress)")
+    p.add_argument("--workers", type=int, default=1, help="parallel runs of the re-run sweep")
     p.add_argument("--k", type=float, default=3.0, help="band half-width in standard errors (3)")
     p.add_argument("--floor", type=float, default=0.01, help="smallest band half-width (0.01)")
     p.add_argument("--out", help="also write the result to this Markdown file")
+    p.add_argument("--rebuild", action="store_true",
+                   help="regenerate the reference itself from its sweep file, then stop")
+    p.add_argument("--quiet", action="store_true", help="no progress output while re-running")
     p.set_defaults(func=_cmd_regress)
 
 
 def _cmd_regress(args: Any) -> int:
-    result = compare(args.reference, args.runs, k=args.k, floor=args.floor)
+    if args.rebuild:
+        return rebuild_reference(args.reference, args.workers, args.quiet)
+    runs = args.runs
+    if runs is None:
+        from albench.sweep import run_sweep
+
+        runs = args.fresh
+        outcomes = run_sweep(reference_configs(args.reference), Path(runs),
+                             workers=args.workers, quiet=args.quiet)
+        failed = [o for o in outcomes if o.status == "failed"]
+        for o in failed:
+            print(f"run {o.run_id} failed: {o.error}")
+    result = compare(args.reference, runs, k=args.k, floor=args.floor)
     text = format_result(result)
     print(text, end="")
     if args.out:
