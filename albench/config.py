@@ -56,6 +56,15 @@ register_preset(Preset(
                      "frcnn": {"epochs": 4, "warm_epochs": 2}},
     seeds=3,
 ))
+register_preset(Preset(
+    "regress", "The CI regression setting: 400-image shapes pool, 50 + 2 x 25 labels, "
+    "short warm-started training (about half a minute a run on a CPU).",
+    initial=50, budget=25, rounds=2, train_mode="warm",
+    dataset_options={"shapes": {"pool_size": 400, "test_size": 150}},
+    backend_options={"yolo": {"epochs": 25, "warm_epochs": 8},
+                     "frcnn": {"epochs": 1, "warm_epochs": 1}},
+    seeds=3,
+))
 
 
 # Published protocols (see docs/presets.md). A preset fixes the paper's data protocol; the

@@ -56,7 +56,7 @@ DEFAULTS = {
     "batch": 16,
     "epochs": 40,             # epochs of a training from initialisation
     "warm_epochs": 15,        # epochs of a warm-started round
-    "lr": 0.002,
+    "lr": 0.005,
     "weight_decay": 0.0005,
     "optimizer": "adamw",
     "hflip": 0.5,
