@@ -1,0 +1,349 @@
+"""``frcnn``: torchvision Faster R-CNN (FPN), trained by albench's plain loop.
+
+Random init by default (``weights=None, weights_backbone=None``); a user may name local
+files: ``weights`` (a whole detector's state_dict or checkpoint; every key whose shape
+matches is loaded, so a COCO file serves another class count for all but the box
+predictor) and ``weights_backbone`` (a torchvision classification backbone's state_dict).
+Nothing is ever downloaded. As in torchvision, pretrained weights switch the backbone to
+frozen batch norm and, unless ``trainable_backbone_layers`` says otherwise, train its last
+3 stages; from scratch everything trains with ordinary batch norm.
+
+Images go in as float tensors in 0..1 at their own size; torchvision's transform resizes
+them so the longer side is ``imgsz`` (``min_size = max_size = imgsz``), and predictions
+are mapped back to the original pixels. Input size and proposal counts come from the
+options, so the two MobileNet variants, which torchvision tells apart only by those
+defaults, build the same network here (both names are accepted, as are their COCO files).
+
+``predict`` reruns torchvision's box post-processing while keeping, for each kept
+detection, the box-head softmax row of its proposal: the background entry is dropped and
+the foreground row renormalised to sum to one (the score stays torchvision's, the
+un-renormalised class probability). ``embed`` is the global average pool of every FPN
+level, concatenated (256 x levels values).
+
+With ``loss_head`` enabled (LL4AL), the backbone and FPN run once per batch but the RPN
+and box heads run once per image, which gives the per-image detection losses the ranking
+loss needs (their mean is the batch loss torchvision would compute when every image fills
+its sampling quota); this adds per-image head overhead to each step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torchvision.models.detection.image_list import ImageList
+from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.models.detection.transform import resize_boxes
+from torchvision.ops import boxes as box_ops
+
+from albench.backends import register_backend
+from albench.backends.base import Detections, FitReport
+from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
+from albench.backends.training import resolve_device, train
+from albench.data.index import Annotation, ImageStore
+from albench.errors import ConfigError
+from albench.results import atomic_torch_save
+
+ARCHS = ("mobilenet_v3_large_320_fpn", "mobilenet_v3_large_fpn", "resnet50_fpn")
+
+DEFAULTS = {
+    "arch": "mobilenet_v3_large_320_fpn",  # or mobilenet_v3_large_fpn, resnet50_fpn (paper presets)
+    "weights": None,             # local detector state_dict/checkpoint; never downloaded
+    "weights_backbone": None,    # local backbone (classification model) state_dict
+    "trainable_backbone_layers": None,  # None: all from scratch, 3 with pretrained weights
+    "imgsz": 128,                # longer image side the transform resizes to
+    "anchor_sizes": "32,64,128,256,512",  # torchvision's; resnet50_fpn takes one per level
+    "batch": 4,
+    "epochs": 30,                # epochs of a training from initialisation
+    "warm_epochs": 10,           # epochs of a warm-started round
+    "lr": 0.02,
+    "weight_decay": 0.0001,
+    "optimizer": "sgd",          # sgd (momentum 0.9, nesterov) or adamw
+    "hflip": 0.5,
+    "rpn_batch_size_per_image": 128,
+    "box_batch_size_per_image": 64,   # RoIs per image: the box head dominates CPU cost
+    "rpn_post_nms_top_n_train": 500,
+    "rpn_pre_nms_top_n_test": 300,
+    "rpn_post_nms_top_n_test": 150,   # proposals per image at inference (torchvision 320: 150)
+    "box_score_thresh": 0.001,
+    "box_detections_per_img": 100,
+    "infer_batch": 16,
+}
+TEST_ONLY = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_score_thresh",
+             "box_detections_per_img", "infer_batch")
+
+
+def _check_file(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise ConfigError(f"{what} file {path} does not exist. Pass a local file with "
+                          f"--backend-opt {what}=PATH; albench never downloads weights.")
+    return path
+
+
+def _state_dict(path: Path) -> dict[str, torch.Tensor]:
+    blob = torch.load(path, map_location="cpu", weights_only=False)
+    for key in ("state_dict", "model", "ema"):
+        if isinstance(blob, dict) and key in blob and blob[key] is not None:
+            blob = blob[key]
+            break
+    return blob.state_dict() if isinstance(blob, torch.nn.Module) else dict(blob)
+
+
+def _load_matching(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
+    own = module.state_dict()
+    match = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    if not match:
+        raise ConfigError(f"Weights file {path} shares no layer with the configured model "
+                          "(check --backend-opt arch).")
+    module.load_state_dict(match, strict=False)
+
+
+def postprocess_with_probs(roi_heads: RoIHeads, class_logits: Tensor, box_regression: Tensor,
+                           proposals: list[Tensor], image_shapes: list[tuple[int, int]]
+                           ) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
+    """torchvision's ``RoIHeads.postprocess_detections`` that also returns, per kept
+    detection, its proposal's foreground softmax row renormalised to sum to one."""
+    nc = class_logits.shape[-1]
+    counts = [len(p) for p in proposals]
+    all_boxes = roi_heads.box_coder.decode(box_regression, proposals).split(counts)
+    all_probs = F.softmax(class_logits, -1).split(counts)
+    out = []
+    for boxes, probs, shape in zip(all_boxes, all_probs, image_shapes):
+        dev, n = probs.device, len(probs)
+        boxes = box_ops.clip_boxes_to_image(boxes, shape)[:, 1:].reshape(-1, 4)
+        fg = probs[:, 1:]
+        scores = fg.reshape(-1)
+        labels = torch.arange(1, nc, device=dev).repeat(n)
+        rows = torch.arange(n, device=dev).repeat_interleave(nc - 1)
+        keep = torch.where(scores > roi_heads.score_thresh)[0]
+        keep = keep[box_ops.remove_small_boxes(boxes[keep], min_size=1e-2)]
+        keep = keep[box_ops.batched_nms(boxes[keep], scores[keep], labels[keep], roi_heads.nms_thresh)]
+        keep = keep[: roi_heads.detections_per_img]
+        row = fg[rows[keep]]
+        out.append((boxes[keep], scores[keep], labels[keep], row / row.sum(1, keepdim=True).clamp_min(1e-12)))
+    return out
+
+
+@register_backend("frcnn", "torchvision Faster R-CNN FPN (MobileNetV3 or ResNet-50; random init "
+                  "or local weights), trained by albench's plain loop", DEFAULTS)
+class FasterRCNNBackend:
+    capabilities = frozenset({"loss_head"})
+
+    def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
+        self.images = images
+        self.num_classes = num_classes
+        self.opts = dict(options)
+        self.device = resolve_device(device)
+        if self.opts["arch"] not in ARCHS:
+            raise ConfigError(f"frcnn: unknown arch {self.opts['arch']!r}; choose one of {list(ARCHS)}.")
+        if self.opts["optimizer"] not in ("sgd", "adamw"):
+            raise ConfigError(f"frcnn: optimizer must be sgd or adamw, not {self.opts['optimizer']!r}.")
+        for key in ("weights", "weights_backbone"):
+            if self.opts[key]:
+                _check_file(Path(self.opts[key]), key)
+        self.features: frozenset[str] = frozenset()
+        self.model: torch.nn.Module | None = None
+        self._emb_cache: dict[int, np.ndarray] = {}
+        self._loss_cache: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ model
+    def _build(self, seed: int, load_files: bool = True) -> torch.nn.Module:
+        from torchvision.models import mobilenet_v3_large, resnet50
+        from torchvision.models.detection import FasterRCNN
+        from torchvision.models.detection.anchor_utils import AnchorGenerator
+        from torchvision.models.detection.backbone_utils import (_mobilenet_extractor,
+                                                                 _resnet_fpn_extractor)
+        from torchvision.ops.misc import FrozenBatchNorm2d
+
+        o, arch = self.opts, self.opts["arch"]
+        pretrained = bool(o["weights"] or o["weights_backbone"])
+        resnet = arch == "resnet50_fpn"
+        layers = o["trainable_backbone_layers"]
+        if layers is None or str(layers).lower() == "none":
+            layers = 3 if pretrained else (5 if resnet else 6)
+        layers = int(layers)
+        sizes = tuple(int(s) for s in str(o["anchor_sizes"]).split(","))
+        if resnet and len(sizes) != 5:
+            raise ConfigError("frcnn resnet50_fpn needs 5 anchor_sizes, one per FPN level.")
+        torch.manual_seed(seed)
+        norm = FrozenBatchNorm2d if pretrained else torch.nn.BatchNorm2d
+        net = (resnet50 if resnet else mobilenet_v3_large)(weights=None, norm_layer=norm)
+        if o["weights_backbone"] and load_files:
+            path = _check_file(Path(o["weights_backbone"]), "weights_backbone")
+            _load_matching(net, _state_dict(path), path)
+        backbone = _resnet_fpn_extractor(net, layers) if resnet else _mobilenet_extractor(net, True, layers)
+        anchors = tuple((s,) for s in sizes) if resnet else (sizes,) * 3
+        kwargs = {k: o[k] for k in DEFAULTS if k.startswith(("rpn_", "box_"))}
+        if not resnet:
+            kwargs["rpn_score_thresh"] = 0.05  # torchvision's setting of both MobileNet variants
+        model = FasterRCNN(backbone, self.num_classes + 1, min_size=o["imgsz"], max_size=o["imgsz"],
+                           rpn_anchor_generator=AnchorGenerator(anchors, ((0.5, 1.0, 2.0),) * len(anchors)),
+                           **kwargs)
+        if o["weights"] and load_files:
+            path = _check_file(Path(o["weights"]), "weights")
+            _load_matching(model, _state_dict(path), path)
+        if "loss_head" in self.features:
+            self._attach_head(model)
+        return model.to(self.device)
+
+    @staticmethod
+    def _attach_head(model: torch.nn.Module) -> None:
+        if not hasattr(model, "loss_head"):
+            levels = len(model.rpn.anchor_generator.sizes)
+            model.loss_head = LossPredictionHead([model.backbone.out_channels] * levels)
+
+    def enable(self, features: frozenset[str]) -> None:
+        """Attach the training-time features a strategy requires (see ``capabilities``)."""
+        missing = sorted(set(features) - set(self.capabilities))
+        if missing:
+            raise ConfigError(f"Backend 'frcnn' does not offer {missing}; the strategy needs them. "
+                              f"It offers: {sorted(self.capabilities)}.")
+        self.features = self.features | frozenset(features)
+
+    def recipe(self) -> dict:
+        """Everything that determines a trained model besides data and seed."""
+        return {"backend": "frcnn", "features": sorted(self.features),
+                **{k: v for k, v in self.opts.items() if k not in TEST_ONLY}}
+
+    # ------------------------------------------------------------------ data
+    def _image(self, image_id: int) -> torch.Tensor:
+        return torch.from_numpy(np.array(self.images.load(image_id))).permute(2, 0, 1)
+
+    def _batch(self, ids: list[int], labeled: Mapping[int, Annotation], rng: np.random.Generator):
+        imgs, targets = [], []
+        for image_id in ids:
+            img, ann = self._image(image_id), labeled[image_id]
+            b = ann.boxes[~ann.ignore].astype(np.float32).reshape(-1, 4)
+            lab = ann.labels[~ann.ignore].astype(np.int64) + 1
+            ok = (b[:, 2] > b[:, 0]) & (b[:, 3] > b[:, 1])
+            b, lab = b[ok], lab[ok]
+            if rng.random() < self.opts["hflip"]:
+                img, w = img.flip(-1), img.shape[-1]
+                b = np.stack([w - b[:, 2], b[:, 1], w - b[:, 0], b[:, 3]], 1)
+            imgs.append(img.to(self.device).float() / 255.0)
+            targets.append({"boxes": torch.as_tensor(b, dtype=torch.float32, device=self.device),
+                            "labels": torch.as_tensor(lab, device=self.device)})
+        return imgs, targets
+
+    def _losses(self, imgs: list[torch.Tensor], targets: list[dict], per_image: bool):
+        """Detection loss (batch mean), per-image losses (or None) and the FPN features."""
+        m = self.model
+        il, targets = m.transform(imgs, targets)
+        feats = m.backbone(il.tensors)
+        if not per_image:
+            props, rpn_l = m.rpn(il, feats, targets)
+            _, roi_l = m.roi_heads(feats, props, il.image_sizes, targets)
+            return sum(rpn_l.values()) + sum(roi_l.values()), None, feats
+        per = []
+        for i, t in enumerate(targets):
+            f = OrderedDict((k, v[i:i + 1]) for k, v in feats.items())
+            one = ImageList(il.tensors[i:i + 1], [il.image_sizes[i]])
+            props, rpn_l = m.rpn(one, f, [t])
+            _, roi_l = m.roi_heads(f, props, one.image_sizes, [t])
+            per.append(sum(rpn_l.values()) + sum(roi_l.values()))
+        per_t = torch.stack(per)
+        return per_t.mean(), per_t, feats
+
+    # ------------------------------------------------------------------ API
+    def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
+            warm_start: bool = False, progress=None) -> FitReport:
+        if self.model is None or not warm_start:
+            self.model = self._build(seed)
+        elif "loss_head" in self.features:
+            self._attach_head(self.model)
+            self.model.to(self.device)
+        self._emb_cache.clear()
+        self._loss_cache.clear()
+        epochs = epochs or self.opts["warm_epochs" if warm_start else "epochs"]
+        ids = sorted(labeled)
+        per_epoch = math.ceil(len(ids) / max(1, min(self.opts["batch"], len(ids))))
+        use_head = "loss_head" in self.features
+        calls, head_s = [0], [0.0]
+
+        def step(batch: list[int], rng: np.random.Generator) -> torch.Tensor:
+            imgs, targets = self._batch(batch, labeled, rng)
+            loss, per, feats = self._losses(imgs, targets, use_head)
+            if use_head:
+                t0 = time.perf_counter()
+                pred = self.model.loss_head(head_inputs(list(feats.values()), calls[0] // per_epoch, epochs))
+                loss = loss + 1.0 * margin_ranking_loss(pred, per.detach())
+                head_s[0] += time.perf_counter() - t0
+            calls[0] += 1
+            return loss
+
+        torch.manual_seed(seed)
+        report = train(self.model, ids, step, epochs=epochs, batch_size=self.opts["batch"],
+                       lr=self.opts["lr"], weight_decay=self.opts["weight_decay"], seed=seed,
+                       optimizer=self.opts["optimizer"], progress=progress)
+        report.head_seconds = head_s[0]
+        return report
+
+    @torch.no_grad()
+    def _forward(self, ids: Sequence[int], detect: bool):
+        """Per batch: detections (when ``detect``); caches embeddings and predicted losses."""
+        assert self.model is not None, "fit() or load() first"
+        m = self.model.eval()
+        step = max(1, int(self.opts["infer_batch"]))
+        for s in range(0, len(ids), step):
+            chunk = [int(i) for i in ids[s:s + step]]
+            imgs = [self._image(i).to(self.device).float() / 255.0 for i in chunk]
+            il, _ = m.transform(imgs)
+            feats = m.backbone(il.tensors)
+            pooled = torch.cat([f.mean((2, 3)) for f in feats.values()], 1).cpu().numpy()
+            pred = m.loss_head(list(feats.values())).cpu().numpy() if hasattr(m, "loss_head") else None
+            for j, i in enumerate(chunk):
+                self._emb_cache[i] = pooled[j].astype(np.float32)
+                if pred is not None:
+                    self._loss_cache[i] = float(pred[j])
+            if not detect:
+                continue
+            props, _ = m.rpn(il, feats)
+            rh = m.roi_heads
+            x = rh.box_head(rh.box_roi_pool(feats, props, il.image_sizes))
+            logits, reg = rh.box_predictor(x)
+            kept = postprocess_with_probs(rh, logits, reg, props, il.image_sizes)
+            for i, img, size, (b, sc, lab, pr) in zip(chunk, imgs, il.image_sizes, kept):
+                b = resize_boxes(b, size, tuple(img.shape[-2:])).cpu().numpy()
+                w, h = self.images.size(i)
+                b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
+                b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
+                yield Detections(b.astype(np.float32), sc.cpu().numpy().astype(np.float32),
+                                 (lab - 1).cpu().numpy().astype(np.int64),
+                                 pr.cpu().numpy().astype(np.float32))
+
+    def predict(self, ids: Sequence[int]) -> list[Detections]:
+        return list(self._forward(ids, detect=True))
+
+    def embed(self, ids: Sequence[int]) -> np.ndarray:
+        for _ in self._forward([int(i) for i in ids if int(i) not in self._emb_cache], detect=False):
+            pass
+        return np.stack([self._emb_cache[int(i)] for i in ids]).astype(np.float32)
+
+    def predict_loss(self, ids: Sequence[int]) -> np.ndarray:
+        """The loss-prediction head's output per image (``enable({"loss_head"})`` first)."""
+        if self.model is None or not hasattr(self.model, "loss_head"):
+            raise ConfigError("frcnn has no loss-prediction head: enable({'loss_head'}) before fit.")
+        for _ in self._forward([int(i) for i in ids if int(i) not in self._loss_cache], detect=False):
+            pass
+        return np.array([self._loss_cache[int(i)] for i in ids], np.float32)
+
+    def save(self, path: Path) -> None:
+        assert self.model is not None
+        atomic_torch_save({"recipe": self.recipe(), "state_dict": self.model.state_dict()}, path)
+
+    def load(self, path: Path) -> None:
+        blob = torch.load(path, map_location="cpu", weights_only=False)
+        self.model = self._build(0, load_files=False)
+        if any(k.startswith("loss_head.") for k in blob["state_dict"]):
+            self._attach_head(self.model)
+        self.model.load_state_dict(blob["state_dict"])
+        self.model.to(self.device)
+        self._emb_cache.clear()
+        self._loss_cache.clear()
