@@ -40,7 +40,7 @@ def register_preset(preset: Preset) -> Preset:
 
 register_preset(Preset(
     "smoke", "Smallest real run: 300-image shapes pool, 40 + 2 x 20 labels, few epochs "
-    "(seconds to a couple of minutes on a CPU; what tests and CI use).",
+    "(under a minute on a 2-core CPU; the starting point of the end-to-end tests).",
     initial=40, budget=20, rounds=2, train_mode="warm",
     dataset_options={"shapes": {"pool_size": 300, "test_size": 120}},
     backend_options={"yolo": {"epochs": 12, "warm_epochs": 4},
