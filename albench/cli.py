@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.console import Console
 
-from albench.errors import AlbenchError, ConfigError
+from albench.errors import AlbenchError
 
 DEFAULT_OUT = Path("results/runs")
 
@@ -21,7 +21,8 @@ def _amount(text: str) -> int | float:
             return float(text[:-1]) / 100
         return float(text) if "." in text else int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is neither a count nor a share such as 5%")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is neither a count nor a share such as 5%") from None
 
 
 def _auto(value: str) -> Any:
@@ -50,14 +51,16 @@ def add_setting_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
                    help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
     d = p.add_argument_group("data")
-    d.add_argument("--data-root", help="COCO 2017 or VOCdevkit root (or ALBENCH_COCO_ROOT / ALBENCH_VOC_ROOT)")
+    d.add_argument("--data-root",
+                   help="COCO 2017 or VOCdevkit root (or ALBENCH_COCO_ROOT / ALBENCH_VOC_ROOT)")
     d.add_argument("--ann-train", help="coco-json: pool annotation file")
     d.add_argument("--ann-test", help="coco-json: test annotation file")
     d.add_argument("--images", help="coco-json: image folder")
     d.add_argument("--images-test", help="coco-json: test image folder (default: --images)")
     d.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE",
                    help="dataset option, repeatable (e.g. pool_size=2000 for shapes)")
-    d.add_argument("--cache-dir", help="where generated datasets go (default: $ALBENCH_CACHE or ./.albench-cache)")
+    d.add_argument("--cache-dir",
+                   help="where generated datasets go (default: $ALBENCH_CACHE or ./.albench-cache)")
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:

@@ -231,13 +231,13 @@ def rebuild_reference(reference: str | Path, workers: int = 1, quiet: bool = Fal
     """Run the reference sweep into ``reference`` and drop what resume needed (models)."""
     import shutil
 
-    from albench.sweep import run_sweep
+    from albench.sweep import exit_code, run_sweep
 
     reference = Path(reference)
     outcomes = run_sweep(reference_configs(reference), reference, workers=workers, quiet=quiet)
     for state in reference.glob("*/state"):
         shutil.rmtree(state)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return exit_code(outcomes)
 
 
 def add_cli(sub: Any) -> None:

@@ -488,11 +488,15 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
                      int(workers), args.ray_address or file.get("ray_address"))
 
 
+def exit_code(outcomes: Sequence[SweepOutcome]) -> int:
+    """1 when any run of the sweep failed, else 0."""
+    return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
-    outcomes = run_sweep(plan.configs, plan.out, plan.executor, plan.workers, plan.ray_address,
-                         quiet=args.quiet)
-    return 1 if any(o.status == "failed" for o in outcomes) else 0
+    return exit_code(run_sweep(plan.configs, plan.out, plan.executor, plan.workers,
+                               plan.ray_address, quiet=args.quiet))
 
 
 def add_cli(sub: Any) -> None:

@@ -48,6 +48,13 @@ def test_a_run_makes_no_network_call_and_writes_nothing_under_home(tmp_path):
 
 def test_the_tripwire_itself_catches_a_connection(tmp_path):
     """The hook above must really fire: a DNS look-up under it fails the script."""
-    probe = SCRIPT.split("from albench.cli")[0] + "import socket\ntry:\n    socket.getaddrinfo('example.org', 80)\nexcept Exception:\n    pass\nprint(len(attempts))\n"
+    probe = SCRIPT.split("from albench.cli")[0] + textwrap.dedent("""
+        import socket
+        try:
+            socket.getaddrinfo("example.org", 80)
+        except Exception:
+            pass
+        print(len(attempts))
+    """)
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert proc.stdout.strip() == "1"

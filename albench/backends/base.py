@@ -12,7 +12,7 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from albench.data.index import Annotation
+from albench.data.index import Annotation, ImageStore
 
 
 @dataclass
@@ -70,3 +70,30 @@ class Backend(Protocol):
     def load(self, path: Path) -> None: ...
 
     def recipe(self) -> dict: ...
+
+
+class BackendBase:
+    """What every adapter shares: construction from the registry's arguments and
+    ``enable`` for the optional training-time features named in ``capabilities``."""
+
+    name = ""
+    capabilities: frozenset[str] = frozenset()
+
+    def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
+        from albench.backends.training import resolve_device
+
+        self.images = images
+        self.num_classes = num_classes
+        self.opts = dict(options)
+        self.device = resolve_device(device)
+        self.features: frozenset[str] = frozenset()
+
+    def enable(self, features: frozenset[str]) -> None:
+        """Attach the training-time features a strategy requires (see ``capabilities``)."""
+        from albench.errors import ConfigError
+
+        missing = sorted(set(features) - set(self.capabilities))
+        if missing:
+            raise ConfigError(f"Backend {self.name!r} does not offer {missing}; the strategy "
+                              f"needs them. It offers: {sorted(self.capabilities) or 'nothing extra'}.")
+        self.features = self.features | frozenset(features)

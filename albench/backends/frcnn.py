@@ -44,9 +44,9 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
 from albench.backends import register_backend
-from albench.backends.base import Detections, FitReport
+from albench.backends.base import BackendBase, Detections, FitReport
 from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
-from albench.backends.training import resolve_device, train
+from albench.backends.training import train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 from albench.results import atomic_torch_save
@@ -133,14 +133,11 @@ def postprocess_with_probs(roi_heads: RoIHeads, class_logits: Tensor, box_regres
 
 @register_backend("frcnn", "torchvision Faster R-CNN FPN (MobileNetV3 or ResNet-50; random init "
                   "or local weights), trained by albench's plain loop", DEFAULTS)
-class FasterRCNNBackend:
+class FasterRCNNBackend(BackendBase):
     capabilities = frozenset({"loss_head"})
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
-        self.images = images
-        self.num_classes = num_classes
-        self.opts = dict(options)
-        self.device = resolve_device(device)
+        super().__init__(images, num_classes, options, device)
         if self.opts["arch"] not in ARCHS:
             raise ConfigError(f"frcnn: unknown arch {self.opts['arch']!r}; choose one of {list(ARCHS)}.")
         if self.opts["optimizer"] not in ("sgd", "adamw"):
@@ -148,7 +145,6 @@ class FasterRCNNBackend:
         for key in ("weights", "weights_backbone"):
             if self.opts[key]:
                 _check_file(Path(self.opts[key]), key)
-        self.features: frozenset[str] = frozenset()
         self.model: torch.nn.Module | None = None
         self._emb_cache: dict[int, np.ndarray] = {}
         self._loss_cache: dict[int, float] = {}
@@ -198,14 +194,6 @@ class FasterRCNNBackend:
         if not hasattr(model, "loss_head"):
             levels = len(model.rpn.anchor_generator.sizes)
             model.loss_head = LossPredictionHead([model.backbone.out_channels] * levels)
-
-    def enable(self, features: frozenset[str]) -> None:
-        """Attach the training-time features a strategy requires (see ``capabilities``)."""
-        missing = sorted(set(features) - set(self.capabilities))
-        if missing:
-            raise ConfigError(f"Backend 'frcnn' does not offer {missing}; the strategy needs them. "
-                              f"It offers: {sorted(self.capabilities)}.")
-        self.features = self.features | frozenset(features)
 
     def recipe(self) -> dict:
         """Everything that determines a trained model besides data and seed."""

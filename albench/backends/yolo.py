@@ -38,9 +38,9 @@ import torch
 import yaml
 
 from albench.backends import register_backend
-from albench.backends.base import Detections, FitReport
+from albench.backends.base import BackendBase, Detections, FitReport
 from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
-from albench.backends.training import letterbox, resolve_device, train
+from albench.backends.training import letterbox, train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 from albench.results import atomic_torch_save
@@ -91,19 +91,15 @@ def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
 
 @register_backend("yolo", "ultralytics YOLO (v8/11 yaml, random init or local weights), "
                   "trained by albench's plain loop with ultralytics' detection loss", DEFAULTS)
-class YoloBackend:
+class YoloBackend(BackendBase):
     capabilities = frozenset({"loss_head"})
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
-        self.images = images
-        self.num_classes = num_classes
-        self.opts = dict(options)
-        self.device = resolve_device(device)
+        super().__init__(images, num_classes, options, device)
         self.cfg = _model_cfg(self.opts["model"], self.opts["scale"], num_classes)
         self.model: torch.nn.Module | None = None
         self._tensors: dict[int, tuple[torch.Tensor, float, float, float]] = {}
         self._emb_cache: dict[int, np.ndarray] = {}
-        self.features: frozenset[str] = frozenset()
 
     # ------------------------------------------------------------------ model
     def _build(self, seed: int) -> torch.nn.Module:
@@ -129,14 +125,6 @@ class YoloBackend:
         if not match:
             raise ConfigError(f"Weights file {path} shares no layer with the configured model.")
         model.load_state_dict(match, strict=False)
-
-    def enable(self, features: frozenset[str]) -> None:
-        """Attach the training-time features a strategy requires (see ``capabilities``)."""
-        missing = sorted(set(features) - set(self.capabilities))
-        if missing:
-            raise ConfigError(f"Backend 'yolo' does not offer {missing}; the strategy needs them. "
-                              f"It offers: {sorted(self.capabilities) or 'nothing extra'}.")
-        self.features = self.features | frozenset(features)
 
     def _attach_head(self, model: torch.nn.Module) -> None:
         detect = model.model[-1]
