@@ -37,7 +37,7 @@ def _auto(value: str) -> Any:
 def add_setting_args(p: argparse.ArgumentParser) -> None:
     """Flags shared by ``run``, ``sweep`` and ``regress``: the setting of a run."""
     g = p.add_argument_group("setting (a preset, then flags override it field by field)")
-    g.add_argument("--dataset", help="shapes (default), coco, voc or coco-json")
+    g.add_argument("--dataset", help="shapes, coco, voc or coco-json (default: the preset's, else shapes)")
     g.add_argument("--backend", help="yolo (default) or frcnn")
     g.add_argument("--preset", default="quick", help="named protocol (default: quick)")
     g.add_argument("--initial", type=_amount, help="initial labeled images (count or share, e.g. 5%%)")
@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "cache_dir", None):
         import os
 
-        os.environ.setdefault("ALBENCH_CACHE", str(Path(args.cache_dir).resolve()))
+        os.environ["ALBENCH_CACHE"] = str(Path(args.cache_dir).resolve())  # the flag wins
     try:
         return args.func(args)
     except AlbenchError as exc:
