@@ -129,13 +129,11 @@ class RunConfig:
     backend_options: dict = field(default_factory=dict)
     strategy_options: dict = field(default_factory=dict)
 
-    # paths and cosmetics that do not change results are not part of the config hash
-    _UNHASHED = ("dataset_options.cache_dir",)
-
     def to_dict(self) -> dict:
         return asdict(self)
 
     def hashed_dict(self) -> dict:
+        """The config without the dataset cache path, which does not change results."""
         d = self.to_dict()
         d["dataset_options"] = {k: v for k, v in d["dataset_options"].items() if k != "cache_dir"}
         return d

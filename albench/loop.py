@@ -26,8 +26,8 @@ from albench.errors import ConfigError
 from albench.pool import LabelState, Oracle, ids_sha256
 from albench.progress import Reporter
 from albench.results import (atomic_torch_save, atomic_write_json, git_commit, hardware,
-                             package_versions, peak_rss_mb, read_jsonl, read_rows, write_jsonl,
-                             write_rows)
+                             package_versions, peak_rss_mb, read_jsonl, read_rows, run_complete,
+                             write_jsonl, write_rows)
 from strategies import build_strategy
 from strategies.base import Meter, ModelView, SelectionContext
 
@@ -173,15 +173,14 @@ class ActiveLearningLoop:
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunResult:
-        self._setup()
         cfg, run_dir = self.cfg, self.run_dir
+        if not self.force and run_complete(run_dir):  # before any loading
+            self.report.note(f"{run_dir} is already complete; nothing to do (--force reruns it).")
+            return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "already complete")
+        self._setup()
         manifest_path, state_dir = run_dir / "manifest.json", run_dir / "state"
         rows = read_rows(run_dir / "rounds.csv")
         selections = read_jsonl(run_dir / "selections.jsonl")
-        if manifest_path.exists() and not self.force:
-            if json.loads(manifest_path.read_text()).get("status") == "complete":
-                self.report.note(f"{run_dir} is already complete; nothing to do (--force reruns it).")
-                return RunResult(run_dir, rows, "already complete")
         if self.force and run_dir.exists():
             shutil.rmtree(run_dir)
             rows, selections = [], []

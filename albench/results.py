@@ -86,6 +86,14 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
 
 
+def run_complete(run_dir: Path) -> bool:
+    """True when the run folder's manifest says the run finished."""
+    try:
+        return json.loads((Path(run_dir) / "manifest.json").read_text()).get("status") == "complete"
+    except (OSError, ValueError):
+        return False
+
+
 def package_versions() -> dict[str, str]:
     out = {"python": platform.python_version()}
     for name in ("albench", "torch", "torchvision", "ultralytics", "numpy", "pycocotools",

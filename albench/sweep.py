@@ -13,8 +13,6 @@ recorded and the others go on.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
 import time
 import traceback
@@ -30,6 +28,7 @@ from rich.table import Table
 
 from albench.config import PRESETS, RunConfig, parse_kv, resolve
 from albench.errors import AlbenchError, ConfigError
+from albench.results import read_rows, run_complete
 
 SETTING_KEYS = ("preset", "dataset", "backend", "initial", "budget", "rounds", "train_mode",
                 "pool_subsample", "device", "eval_engine", "dataset_options", "backend_options")
@@ -182,13 +181,9 @@ def _failed(run_id: str, exc: BaseException, seconds: float = 0.0) -> SweepOutco
 def finished(cfg: RunConfig, out: Path) -> SweepOutcome | None:
     """The outcome of a run already complete in ``out``, or None."""
     run_dir = out / cfg.run_id()
-    try:
-        if json.loads((run_dir / "manifest.json").read_text()).get("status") != "complete":
-            return None
-        with open(run_dir / "rounds.csv", newline="") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, ValueError):
+    if not run_complete(run_dir):
         return None
+    rows = read_rows(run_dir / "rounds.csv")
     return SweepOutcome(cfg.run_id(), "already complete", None, 0.0,
                         float(rows[-1]["ap50"]) if rows else None)
 
