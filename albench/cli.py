@@ -114,7 +114,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     t.add_column("name"), t.add_column("description"), t.add_column("options (default)")
     for name, cls in strategies.available().items():
         opts = ", ".join(f"{k}={o.default!r}" for k, o in cls.options.items()) or "-"
-        t.add_row(name, cls.description + (" [upper bound]" if cls.upper_bound else ""), opts)
+        t.add_row(name, cls.description, opts)
     console.print(t)
     t = Table(title="backends (--backend, options with --backend-opt KEY=VALUE)")
     t.add_column("name"), t.add_column("description")

@@ -14,12 +14,12 @@ import io
 import json
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from albench.backends.base import Detections
-from albench.data.index import DetectionDataset
+from albench.data.index import Annotation, DetectionDataset, coco_ground_truth
 from albench.errors import DatasetError
 
 MAX_DETS = 100
@@ -88,8 +88,19 @@ def detections_to_coco(ids: Sequence[int], detections: Sequence[Detections],
 def evaluate(dataset: DetectionDataset, ids: Sequence[int], detections: Sequence[Detections],
              engine: str = "faster") -> EvalResult:
     """COCO AP of ``detections`` (one per id, in order) against the GT of ``ids``."""
-    dt = detections_to_coco(ids, detections, dataset.num_classes)
-    return evaluate_coco(dataset.coco_gt(ids), dt, list(dataset.classes), engine)
+    return evaluate_annotations(dataset.annotations, dataset.images.size, dataset.classes,
+                                ids, detections, engine)
+
+
+def evaluate_annotations(annotations: Mapping[int, Annotation], size: Callable[[int], tuple[int, int]],
+                         classes: Sequence[str], ids: Sequence[int],
+                         detections: Sequence[Detections], engine: str = "faster") -> EvalResult:
+    """COCO AP of ``detections`` against ``annotations`` of ``ids``: the one path, used on
+    the test split by the loop and on labeled subsets by the lab. ``annotations`` needs
+    to hold only ``ids`` (the lab passes what the oracle revealed)."""
+    dt = detections_to_coco(ids, detections, len(classes))
+    gt = coco_ground_truth(annotations, size, classes, ids)
+    return evaluate_coco(gt, dt, list(classes), engine)
 
 
 def evaluate_coco(gt: dict, dt: list[dict], class_names: list[str],

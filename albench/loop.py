@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -23,13 +24,14 @@ from albench.backends import build_backend
 from albench.config import RunConfig
 from albench.data import DetectionDataset, load_dataset
 from albench.errors import ConfigError
+from albench.lab import Lab, LabWorkers, default_threads
 from albench.pool import LabelState, Oracle, ids_sha256
 from albench.progress import Reporter
 from albench.results import (atomic_torch_save, atomic_write_json, git_commit, hardware,
                              package_versions, peak_rss_mb, read_jsonl, read_rows, run_complete,
                              write_jsonl, write_rows)
 from strategies import build_strategy
-from strategies.base import Meter, ModelView, SelectionContext
+from strategies.base import Meter, ModelView, Selection, SelectionContext
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:
@@ -63,8 +65,10 @@ class ActiveLearningLoop:
     """
 
     def __init__(self, cfg: RunConfig, out: Path, *, force: bool = False,
-                 reporter: Reporter | None = None, dataset: DetectionDataset | None = None):
+                 reporter: Reporter | None = None, dataset: DetectionDataset | None = None,
+                 lab_workers: int | None = None):
         self.cfg = cfg
+        self.lab_workers = LabWorkers(lab_workers or min(2, os.cpu_count() or 1))
         self.strategy = build_strategy(cfg.strategy, cfg.strategy_options)
         cfg.strategy_options = dict(self.strategy.opts)  # defaults filled in before hashing
         self.run_dir = Path(out) / cfg.run_id()
@@ -106,7 +110,9 @@ class ActiveLearningLoop:
         return {
             "run_id": self.cfg.run_id(), "status": status, "config": self.cfg.to_dict(),
             "config_hash": self.cfg.config_hash(), "setting_hash": self.cfg.setting_hash(),
-            "label": self.cfg.strategy, "upper_bound": bool(self.strategy.upper_bound),
+            "label": self.cfg.strategy, "upper_bound": bool(self.strategy.uses_true_labels),
+            "lab": {"workers": self.lab_workers.workers,
+                    "threads_per_finetune": default_threads(self.lab_workers.workers)},
             "strategy_requires": sorted(self.strategy.requires),
             "resolved": {"initial": self.initial, "budget": self.budget,
                          "pool": int(len(ds.pool_ids)), "test": int(len(ds.test_ids))},
@@ -118,14 +124,16 @@ class ActiveLearningLoop:
         }
 
     # ------------------------------------------------------------------ steps
-    def _fit(self, round_: int, labeled: dict) -> tuple[float, bool]:
-        """Train round ``round_``'s model; returns (seconds, came from the round-0 cache)."""
+    def _fit(self, round_: int, labeled: dict) -> tuple[float, float, bool]:
+        """Train round ``round_``'s model; returns (seconds, seconds of them in extra
+        heads, came from the round-0 cache)."""
         seed = model_seed(self.cfg.seed, round_)
         warm = self.cfg.train_mode == "warm" and round_ > 0
         cache = self._round0_path(labeled) if round_ == 0 else None
         if cache is not None and cache.with_suffix(".json").exists():
             self.backend.load(cache)
-            return json.loads(cache.with_suffix(".json").read_text())["t_train_s"], True
+            meta = json.loads(cache.with_suffix(".json").read_text())
+            return meta["t_train_s"], meta.get("t_train_aux_s", 0.0), True
         epochs = self.backend.opts["warm_epochs" if warm else "epochs"]
         t0 = time.perf_counter()
         with self.report.phase(f"round {round_}: train", total=epochs) as tick:
@@ -135,9 +143,9 @@ class ActiveLearningLoop:
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             self.backend.save(cache)
-            atomic_write_json(cache.with_suffix(".json"), {"t_train_s": seconds,
-                                                           "losses": rep.losses})
-        return seconds, False
+            atomic_write_json(cache.with_suffix(".json"), {
+                "t_train_s": seconds, "t_train_aux_s": rep.aux_seconds, "losses": rep.losses})
+        return seconds, rep.aux_seconds, False
 
     def _round0_path(self, labeled: dict) -> Path:
         key = json.dumps({"dataset": self.ds.fingerprint(), "recipe": self.backend.recipe(),
@@ -157,19 +165,22 @@ class ActiveLearningLoop:
         result = evaluate(self.ds, test, dets, engine=self.cfg.eval_engine)
         return result.as_row(), t1 - t0, time.perf_counter() - t1
 
-    def _select(self, round_: int, state: LabelState) -> tuple[np.ndarray, np.ndarray | None, Meter, float]:
+    def _select(self, round_: int, state: LabelState, oracle: Oracle) -> tuple[Selection, Meter, float]:
         meter = Meter()
+        lab = Lab(self.backend, oracle.label, self.ds.classes, meter=meter,
+                  engine=self.cfg.eval_engine, workers=self.lab_workers,
+                  true_labels=oracle.reveal_for_upper_bound if self.strategy.uses_true_labels else None)
         ctx = SelectionContext(
             unlabeled=state.unlabeled, labeled=state.labeled, round=round_,
             rng=np.random.default_rng(stream(self.cfg.seed, 2, round_)),
-            model=ModelView(self.backend, meter), meter=meter, device=self.cfg.device)
+            model=ModelView(self.backend, meter), meter=meter, device=self.cfg.device, lab=lab)
         budget = min(self.budget, len(ctx.unlabeled))
         t0 = time.perf_counter()
         with self.report.phase(f"round {round_}: select ({self.cfg.strategy})", total=None):
             sel = self.strategy.select(ctx, budget)
         wall = time.perf_counter() - t0
         state.check_selection(sel.ids, budget, self.cfg.strategy)
-        return sel.ids, sel.scores, meter, wall
+        return sel, meter, wall
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunResult:
@@ -181,9 +192,10 @@ class ActiveLearningLoop:
         manifest_path, state_dir = run_dir / "manifest.json", run_dir / "state"
         rows = read_rows(run_dir / "rounds.csv")
         selections = read_jsonl(run_dir / "selections.jsonl")
+        diagnostics = read_jsonl(run_dir / "diagnostics.jsonl")
         if self.force and run_dir.exists():
             shutil.rmtree(run_dir)
-            rows, selections = [], []
+            rows, selections, diagnostics = [], [], []
 
         state, start = self._initial_state(), 0
         saved = state_dir / "state.json"
@@ -193,6 +205,7 @@ class ActiveLearningLoop:
             start = int(blob["next_round"])
             rows = [r for r in rows if int(r["round"]) < start]
             selections = [s for s in selections if int(s["round"]) < start]
+            diagnostics = [d for d in diagnostics if int(d["round"]) < start]
             if start > 0 and (state_dir / "model.pt").exists():
                 self.backend.load(state_dir / "model.pt")
             if (state_dir / "strategy.pt").exists():
@@ -206,18 +219,20 @@ class ActiveLearningLoop:
         for r in range(start, cfg.rounds + 1):
             t_round = time.perf_counter()
             labeled = oracle.label(state.labeled)
-            t_train, cached = self._fit(r, labeled)
+            t_train, t_aux, cached = self._fit(r, labeled)
             metrics, t_pred, t_eval = self._evaluate()
             row = {"dataset": cfg.dataset, "backend": cfg.backend, "strategy": cfg.strategy,
                    "preset": cfg.preset, "seed": cfg.seed, "round": r,
                    "n_labeled": len(labeled),
                    "n_boxes_labeled": sum(a.n_boxes for a in labeled.values()),
-                   **metrics, "t_train_s": t_train, "t_eval_s": t_eval, "round0_cached": int(cached),
+                   **metrics, "t_train_s": t_train, "t_train_aux_s": t_aux, "t_eval_s": t_eval,
+                   "round0_cached": int(cached),
                    "t_select_s": 0.0, "t_strategy_train_s": 0.0, "n_selected": 0,
                    "selection_sha256": ""}
             t_infer = t_pred
             if r < cfg.rounds and len(state.unlabeled):
-                ids, scores, meter, wall = self._select(r, state)
+                sel, meter, wall = self._select(r, state, oracle)
+                ids, scores = sel.ids, sel.scores
                 state.mark(ids, r + 1)
                 t_infer += meter.seconds.get("infer", 0.0)
                 own = meter.seconds.get("strategy_train", 0.0)
@@ -227,18 +242,22 @@ class ActiveLearningLoop:
                 selections.append({"round": r, "ids": ids.tolist(),
                                    "scores": None if scores is None else [float(s) for s in scores],
                                    "sha256": row["selection_sha256"]})
+                if sel.diagnostics:
+                    diagnostics.append({**sel.diagnostics, "round": r, "strategy": cfg.strategy})
             row.update(t_infer_s=t_infer, t_round_s=time.perf_counter() - t_round,
                        peak_rss_mb=peak_rss_mb(), peak_gpu_mb=_peak_gpu_mb())
             rows.append(row)
-            self._save(r, state, rows, selections)
+            self._save(r, state, rows, selections, diagnostics)
             self.report.round_done(row)
             if not len(state.unlabeled):
                 break
 
+        self.lab_workers.close()
         atomic_write_json(manifest_path, self._manifest("complete", {"rounds_done": len(rows)}))
         return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "complete")
 
-    def _save(self, round_: int, state: LabelState, rows: list[dict], selections: list[dict]) -> None:
+    def _save(self, round_: int, state: LabelState, rows: list[dict], selections: list[dict],
+              diagnostics: list[dict]) -> None:
         """Commit a finished round: model and strategy state, rows, then the state marker."""
         state_dir = self.run_dir / "state"
         state_dir.mkdir(parents=True, exist_ok=True)
@@ -246,6 +265,8 @@ class ActiveLearningLoop:
         atomic_torch_save(self.strategy.state_dict(), state_dir / "strategy.pt")
         write_rows(self.run_dir / "rounds.csv", rows)
         write_jsonl(self.run_dir / "selections.jsonl", selections)
+        if diagnostics or (self.run_dir / "diagnostics.jsonl").exists():
+            write_jsonl(self.run_dir / "diagnostics.jsonl", diagnostics)
         atomic_write_json(state_dir / "state.json", {
             "next_round": round_ + 1, "labeled_round": state.labeled_round.tolist(),
             "config_hash": self.cfg.config_hash()})

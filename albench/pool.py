@@ -95,3 +95,14 @@ class Oracle:
                 "labeled set may be labeled; strategies must not read ground truth."
             )
         return {int(i): self._annotations[int(i)] for i in ids}
+
+    def reveal_for_upper_bound(self, ids: np.ndarray) -> dict[int, Annotation]:
+        """True labels of any pool ids, unlabeled ones included. Only the lab of a strategy
+        instance that declares ``uses_true_labels`` gets this (an upper-bound ablation,
+        marked in the manifest and every report)."""
+        ids = np.asarray(ids, np.int64)
+        outside = ids[~np.isin(ids, self._state.pool_ids)]
+        if len(outside):
+            raise OracleError(f"ids {outside[:5].tolist()} are not in the pool; the test split "
+                              "is never revealed to a strategy.")
+        return {int(i): self._annotations[int(i)] for i in ids}

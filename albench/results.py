@@ -3,6 +3,7 @@
 ``manifest.json``  config, hashes, versions, git commit, hardware, dataset fingerprint
 ``rounds.csv``     one tidy row per round (see ROUND_COLUMNS)
 ``selections.jsonl`` ids and scores chosen each round
+``diagnostics.jsonl`` per-round diagnostics a strategy returned (e.g. MGRAL's table)
 ``state/``         what resume needs: label state, latest model, strategy state
 """
 
@@ -21,7 +22,8 @@ from typing import Any, Iterable
 
 ROUND_COLUMNS = [
     "dataset", "backend", "strategy", "preset", "seed", "round", "n_labeled", "n_boxes_labeled",
-    "ap", "ap50", "ap75", "per_class_ap", "t_train_s", "t_infer_s", "t_eval_s", "t_select_s",
+    "ap", "ap50", "ap75", "per_class_ap", "t_train_s", "t_train_aux_s", "t_infer_s", "t_eval_s",
+    "t_select_s",
     "t_strategy_train_s", "t_round_s", "peak_rss_mb", "peak_gpu_mb", "n_selected",
     "selection_sha256", "round0_cached",
 ]

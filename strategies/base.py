@@ -2,9 +2,13 @@
 
 A strategy is a small class: ``select(ctx, budget) -> Selection``. Everything it may use
 comes through the :class:`SelectionContext`: the unlabeled and labeled ids, the round, a
-generator of its own, and a :class:`ModelView` of the current detector (predictions,
-pooled embeddings and, for strategies that declare ``requires={"loss_head"}``, predicted
-losses), computed once per round and cached. The context holds no ground truth.
+generator of its own, a :class:`ModelView` of the current detector (predictions, pooled
+embeddings and, for strategies that declare ``requires={"loss_head"}``, predicted losses),
+computed once per round and cached, and a :class:`~albench.lab.Lab` for strategies that
+train (copies of the current model, fine-tunes on labeled ids plus unlabeled ids used
+without labels, scores on labeled subsets). The context holds no ground truth: labels
+reach a strategy only through the lab's oracle, and only for labeled ids, unless the
+strategy instance declares ``uses_true_labels`` (an upper-bound ablation).
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from albench.errors import ConfigError
 
 @dataclass
 class Selection:
-    """Ids chosen for labeling (in the order chosen) and the score each got."""
+    """Ids chosen for labeling (in the order chosen), the score each got, and optional
+    per-round diagnostics (a JSON-able dict the loop appends to ``diagnostics.jsonl``)."""
 
     ids: np.ndarray
     scores: np.ndarray | None = None
+    diagnostics: dict | None = None
 
     def __post_init__(self) -> None:
         self.ids = np.asarray(self.ids, dtype=np.int64).reshape(-1)
@@ -126,8 +132,9 @@ class ModelView:
 
     def predicted_loss(self, ids: Sequence[int]) -> np.ndarray:
         """The loss-prediction head's output per id (strategies requiring ``loss_head``)."""
-        if "loss_head" not in self.capabilities:
-            raise ConfigError("This backend has no loss-prediction head.")
+        if "loss_head" not in self._backend.features:
+            raise ConfigError("The loss-prediction head is not enabled: a strategy reading "
+                              "predicted losses must declare requires={'loss_head'}.")
         return np.asarray(self._cached(self._loss, ids, self._backend.predict_loss), np.float64)
 
 
@@ -142,6 +149,7 @@ class SelectionContext:
     model: ModelView
     meter: Meter = field(default_factory=Meter)
     device: str = "cpu"
+    lab: Any = None  # albench.lab.Lab: copies, fine-tunes, scores on labeled subsets
 
 
 class Strategy:
@@ -149,17 +157,23 @@ class Strategy:
 
     ``requires`` names backend features the strategy needs at training time (e.g.
     ``{"loss_head"}``); the loop passes them to ``Backend.fit`` without knowing why.
-    ``upper_bound`` marks strategies that use labels the real setting would not have.
+    ``uses_true_labels`` (an instance property: it may depend on the options) marks a
+    strategy that uses labels the real setting would not have; only then may its lab
+    fine-tune on true labels of unlabeled ids, and every report marks its runs †.
     """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, Option]] = {}
     requires: ClassVar[frozenset[str]] = frozenset()
-    upper_bound: ClassVar[bool] = False
 
     def __init__(self, **options: Any) -> None:
         self.opts = resolve_options(type(self), options)
+
+    @property
+    def uses_true_labels(self) -> bool:
+        """True when these options make the strategy read labels of unlabeled images."""
+        return False
 
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
         raise NotImplementedError

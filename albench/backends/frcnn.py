@@ -28,7 +28,6 @@ its sampling quota); this adds per-image head overhead to each step.
 
 from __future__ import annotations
 
-import math
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -44,12 +43,12 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
 from albench.backends import register_backend
-from albench.backends.base import BackendBase, Detections, FitReport
+from albench.backends.base import BackendBase, Detections, FitReport, load_weights_file
 from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
+from albench.backends.semi import UnsupConfig, consistency_loss
 from albench.backends.training import train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
-from albench.results import atomic_torch_save
 
 ARCHS = ("mobilenet_v3_large_320_fpn", "mobilenet_v3_large_fpn", "resnet50_fpn")
 
@@ -78,31 +77,6 @@ DEFAULTS = {
 }
 TEST_ONLY = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_score_thresh",
              "box_detections_per_img", "infer_batch")
-
-
-def _check_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise ConfigError(f"{what} file {path} does not exist. Pass a local file with "
-                          f"--backend-opt {what}=PATH; albench never downloads weights.")
-    return path
-
-
-def _state_dict(path: Path) -> dict[str, torch.Tensor]:
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("state_dict", "model", "ema"):
-        if isinstance(blob, dict) and key in blob and blob[key] is not None:
-            blob = blob[key]
-            break
-    return blob.state_dict() if isinstance(blob, torch.nn.Module) else dict(blob)
-
-
-def _load_matching(module: torch.nn.Module, state: dict[str, torch.Tensor], path: Path) -> None:
-    own = module.state_dict()
-    match = {k: v for k, v in state.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
-    if not match:
-        raise ConfigError(f"Weights file {path} shares no layer with the configured model "
-                          "(check --backend-opt arch).")
-    module.load_state_dict(match, strict=False)
 
 
 def postprocess_with_probs(roi_heads: RoIHeads, class_logits: Tensor, box_regression: Tensor,
@@ -143,8 +117,9 @@ class FasterRCNNBackend(BackendBase):
         if self.opts["optimizer"] not in ("sgd", "adamw"):
             raise ConfigError(f"frcnn: optimizer must be sgd or adamw, not {self.opts['optimizer']!r}.")
         for key in ("weights", "weights_backbone"):
-            if self.opts[key]:
-                _check_file(Path(self.opts[key]), key)
+            if self.opts[key] and not Path(self.opts[key]).is_file():
+                raise ConfigError(f"{key} file {self.opts[key]} does not exist. Pass a local file "
+                                  f"with --backend-opt {key}=PATH; albench never downloads weights.")
         self.model: torch.nn.Module | None = None
         self._emb_cache: dict[int, np.ndarray] = {}
         self._loss_cache: dict[int, float] = {}
@@ -172,8 +147,7 @@ class FasterRCNNBackend(BackendBase):
         norm = FrozenBatchNorm2d if pretrained else torch.nn.BatchNorm2d
         net = (resnet50 if resnet else mobilenet_v3_large)(weights=None, norm_layer=norm)
         if o["weights_backbone"] and load_files:
-            path = _check_file(Path(o["weights_backbone"]), "weights_backbone")
-            _load_matching(net, _state_dict(path), path)
+            load_weights_file(net, Path(o["weights_backbone"]), "weights_backbone")
         backbone = _resnet_fpn_extractor(net, layers) if resnet else _mobilenet_extractor(net, True, layers)
         anchors = tuple((s,) for s in sizes) if resnet else (sizes,) * 3
         kwargs = {k: o[k] for k in DEFAULTS if k.startswith(("rpn_", "box_"))}
@@ -183,8 +157,7 @@ class FasterRCNNBackend(BackendBase):
                            rpn_anchor_generator=AnchorGenerator(anchors, ((0.5, 1.0, 2.0),) * len(anchors)),
                            **kwargs)
         if o["weights"] and load_files:
-            path = _check_file(Path(o["weights"]), "weights")
-            _load_matching(model, _state_dict(path), path)
+            load_weights_file(model, Path(o["weights"]))
         if "loss_head" in self.features:
             self._attach_head(model)
         return model.to(self.device)
@@ -193,7 +166,15 @@ class FasterRCNNBackend(BackendBase):
     def _attach_head(model: torch.nn.Module) -> None:
         if not hasattr(model, "loss_head"):
             levels = len(model.rpn.anchor_generator.sizes)
-            model.loss_head = LossPredictionHead([model.backbone.out_channels] * levels)
+            device = next(model.parameters()).device
+            model.loss_head = LossPredictionHead([model.backbone.out_channels] * levels).to(device)
+
+    def _clear_caches(self) -> None:
+        self._emb_cache.clear()
+        self._loss_cache.clear()
+
+    def _fresh_caches(self) -> None:
+        self._emb_cache, self._loss_cache = {}, {}
 
     def recipe(self) -> dict:
         """Everything that determines a trained model besides data and seed."""
@@ -241,37 +222,63 @@ class FasterRCNNBackend(BackendBase):
 
     # ------------------------------------------------------------------ API
     def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
-            warm_start: bool = False, progress=None) -> FitReport:
+            warm_start: bool = False, progress=None, unlabeled: Sequence[int] = (),
+            unsup: UnsupConfig | None = None) -> FitReport:
+        targets_by_id, extra_ids = self._with_unlabeled(labeled, unlabeled, unsup)
         if self.model is None or not warm_start:
             self.model = self._build(seed)
-        elif "loss_head" in self.features:
-            self._attach_head(self.model)
-            self.model.to(self.device)
-        self._emb_cache.clear()
-        self._loss_cache.clear()
+        self.model.to(self.device)
+        self._clear_caches()
         epochs = epochs or self.opts["warm_epochs" if warm_start else "epochs"]
-        ids = sorted(labeled)
-        per_epoch = math.ceil(len(ids) / max(1, min(self.opts["batch"], len(ids))))
         use_head = "loss_head" in self.features
-        calls, head_s = [0], [0.0]
+        head_s = [0.0]
 
-        def step(batch: list[int], rng: np.random.Generator) -> torch.Tensor:
-            imgs, targets = self._batch(batch, labeled, rng)
+        def step(batch: list[int], rng: np.random.Generator, epoch: int) -> torch.Tensor:
+            imgs, targets = self._batch(batch, targets_by_id, rng)
             loss, per, feats = self._losses(imgs, targets, use_head)
             if use_head:
                 t0 = time.perf_counter()
-                pred = self.model.loss_head(head_inputs(list(feats.values()), calls[0] // per_epoch, epochs))
+                pred = self.model.loss_head(head_inputs(list(feats.values()), epoch, epochs))
                 loss = loss + 1.0 * margin_ranking_loss(pred, per.detach())
                 head_s[0] += time.perf_counter() - t0
-            calls[0] += 1
             return loss
 
+        extra = self._consistency_hook(extra_ids, unsup, seed)
         torch.manual_seed(seed)
-        report = train(self.model, ids, step, epochs=epochs, batch_size=self.opts["batch"],
-                       lr=self.opts["lr"], weight_decay=self.opts["weight_decay"], seed=seed,
-                       optimizer=self.opts["optimizer"], progress=progress)
+        report = train(self.model, sorted(targets_by_id), step, epochs=epochs,
+                       batch_size=self.opts["batch"], lr=self.opts["lr"],
+                       weight_decay=self.opts["weight_decay"], seed=seed,
+                       optimizer=self.opts["optimizer"], progress=progress, extra=extra)
         report.head_seconds = head_s[0]
         return report
+
+    def consistency(self, ids: Sequence[int]) -> torch.Tensor:
+        """CSD flip consistency on the RoI head: proposals of the original image (no
+        gradient, RPN in eval mode) and their mirrored boxes on the flipped image; JS of the
+        softmax rows plus the squared error of the box deltas with dx mirrored."""
+        m = self.model
+        assert m is not None
+        imgs = [self._image(int(i)).to(self.device).float() / 255.0 for i in ids]
+        il, _ = m.transform(imgs)
+        il_f = ImageList(il.tensors.flip(-1), il.image_sizes)
+        feats = m.backbone(il.tensors)
+        feats_f = m.backbone(il_f.tensors)
+        with torch.no_grad():
+            was = m.rpn.training
+            m.rpn.eval()
+            props, _ = m.rpn(il, OrderedDict((k, v.detach()) for k, v in feats.items()))
+            m.rpn.train(was)
+        width = il.tensors.shape[-1]
+        # the flipped batch tensor mirrors each image inside the padded width
+        props_f = [torch.stack([width - p[:, 2], p[:, 1], width - p[:, 0], p[:, 3]], 1) for p in props]
+        rh = m.roi_heads
+        logits, reg = rh.box_predictor(rh.box_head(rh.box_roi_pool(feats, props, il.image_sizes)))
+        logits_f, reg_f = rh.box_predictor(rh.box_head(rh.box_roi_pool(
+            feats_f, props_f, [(h, width) for h, _ in il.image_sizes])))
+        n, k = reg.shape[0], reg.shape[1] // 4
+        reg_m = reg_f.view(n, k, 4) * torch.tensor([-1.0, 1.0, 1.0, 1.0], device=reg.device)
+        return consistency_loss(logits.softmax(-1), logits_f.softmax(-1), reg.view(n, -1),
+                                reg_m.view(n, -1), kind="softmax")
 
     @torch.no_grad()
     def _forward(self, ids: Sequence[int], detect: bool):
@@ -321,17 +328,3 @@ class FasterRCNNBackend(BackendBase):
         for _ in self._forward([int(i) for i in ids if int(i) not in self._loss_cache], detect=False):
             pass
         return np.array([self._loss_cache[int(i)] for i in ids], np.float32)
-
-    def save(self, path: Path) -> None:
-        assert self.model is not None
-        atomic_torch_save({"recipe": self.recipe(), "state_dict": self.model.state_dict()}, path)
-
-    def load(self, path: Path) -> None:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        self.model = self._build(0, load_files=False)
-        if any(k.startswith("loss_head.") for k in blob["state_dict"]):
-            self._attach_head(self.model)
-        self.model.load_state_dict(blob["state_dict"])
-        self.model.to(self.device)
-        self._emb_cache.clear()
-        self._loss_cache.clear()

@@ -1,8 +1,10 @@
 """The plain training loop both backends share: a function that trains, nothing more.
 
 ``train(model, ids, step, ...)`` shuffles ``ids`` with a seeded generator, calls
-``step(batch_ids, rng) -> loss`` per mini-batch, and handles the optimiser, warm-up,
-cosine decay and gradient clipping. Extra loss terms live in the backend's ``step``.
+``step(batch_ids, rng, epoch) -> loss`` per mini-batch, and handles the optimiser, warm-up,
+cosine decay and gradient clipping. Loss terms of the labeled batch live in the backend's
+``step``; a term on other data (the semi-supervised terms of :mod:`albench.backends.semi`)
+comes in through the ``extra(it, total) -> loss`` hook, added to every step's loss.
 """
 
 from __future__ import annotations
@@ -37,12 +39,17 @@ def warmup_cosine(total: int, warmup: int, final: float = 0.05) -> Callable[[int
 
 
 def train(model: torch.nn.Module, ids: Sequence[int],
-          step: Callable[[list[int], np.random.Generator], torch.Tensor], *,
+          step: Callable[[list[int], np.random.Generator, int], torch.Tensor], *,
           epochs: int, batch_size: int, lr: float, weight_decay: float, seed: int,
           optimizer: str = "adamw", warmup_iters: int = 50, clip: float = 10.0,
           progress: Callable[[int, int, float], None] | None = None,
-          after_step: Callable[[int, int], None] | None = None) -> FitReport:
-    """Train ``model`` for ``epochs`` over ``ids``; ``progress(epoch, epochs, loss)``."""
+          after_step: Callable[[int, int], None] | None = None,
+          extra: Callable[[int, int], torch.Tensor] | None = None) -> FitReport:
+    """Train ``model`` for ``epochs`` over ``ids``; ``progress(epoch, epochs, loss)``.
+
+    ``extra(it, total)``, when given, returns a loss term added to iteration ``it``'s loss
+    (its seconds are reported as ``FitReport.extra_seconds``).
+    """
     rng = np.random.default_rng(seed)
     ids = list(ids)
     batch_size = max(1, min(batch_size, len(ids)))
@@ -53,13 +60,17 @@ def train(model: torch.nn.Module, ids: Sequence[int],
            else torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, warmup_cosine(total, min(warmup_iters, total // 3 + 1)))
     model.train()
-    t0, it, losses = time.perf_counter(), 0, []
+    t0, it, losses, extra_s = time.perf_counter(), 0, [], 0.0
     for epoch in range(epochs):
         order = rng.permutation(len(ids))
         running = 0.0
         for b in range(per_epoch):
             batch = [ids[i] for i in order[b * batch_size:(b + 1) * batch_size]]
-            loss = step(batch, rng)
+            loss = step(batch, rng, epoch)
+            if extra is not None:
+                t_extra = time.perf_counter()
+                loss = loss + extra(it, total)
+                extra_s += time.perf_counter() - t_extra
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -74,7 +85,7 @@ def train(model: torch.nn.Module, ids: Sequence[int],
         if progress is not None:
             progress(epoch + 1, epochs, losses[-1])
     return FitReport(epochs=epochs, iterations=it, seconds=time.perf_counter() - t0,
-                     losses=losses)
+                     losses=losses, extra_seconds=extra_s)
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[torch.Tensor, float, float, float]:

@@ -27,7 +27,6 @@ submodule (``model.loss_head``), so it is saved and loaded with the model;
 from __future__ import annotations
 
 import copy
-import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -38,12 +37,12 @@ import torch
 import yaml
 
 from albench.backends import register_backend
-from albench.backends.base import BackendBase, Detections, FitReport
+from albench.backends.base import BackendBase, Detections, FitReport, load_weights_file
 from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
+from albench.backends.semi import UnsupConfig, consistency_loss
 from albench.backends.training import letterbox, train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
-from albench.results import atomic_torch_save
 
 # A CPU-sized scale next to ultralytics' n/s/m/l/x: depth 0.33, width 0.125.
 EXTRA_SCALES = {"t": [0.33, 0.125, 1024]}
@@ -102,34 +101,28 @@ class YoloBackend(BackendBase):
         self._emb_cache: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ model
-    def _build(self, seed: int) -> torch.nn.Module:
+    def _build(self, seed: int, load_files: bool = True) -> torch.nn.Module:
         from ultralytics.nn.tasks import DetectionModel
 
         torch.manual_seed(seed)
         model = DetectionModel(copy.deepcopy(self.cfg), ch=3, nc=self.num_classes, verbose=False)
-        if self.opts["weights"]:
-            self._load_weights(model, Path(self.opts["weights"]))
+        if self.opts["weights"] and load_files:
+            load_weights_file(model, Path(self.opts["weights"]))
         model.args = SimpleNamespace(box=7.5, cls=0.5, dfl=1.5)
+        if "loss_head" in self.features:
+            self._attach_head(model)
         return model.to(self.device)
-
-    @staticmethod
-    def _load_weights(model: torch.nn.Module, path: Path) -> None:
-        if not path.exists():
-            raise ConfigError(f"Weights file {path} does not exist. Pass a local file with "
-                              "--backend-opt weights=PATH; albench never downloads weights.")
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
-        src = ckpt.get("ema") or ckpt.get("model") if isinstance(ckpt, dict) else ckpt
-        state = src.float().state_dict() if hasattr(src, "state_dict") else (src or ckpt)
-        own = model.state_dict()
-        match = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
-        if not match:
-            raise ConfigError(f"Weights file {path} shares no layer with the configured model.")
-        model.load_state_dict(match, strict=False)
 
     def _attach_head(self, model: torch.nn.Module) -> None:
         detect = model.model[-1]
         channels = [detect.cv2[i][0].conv.in_channels for i in range(detect.nl)]
-        model.loss_head = LossPredictionHead(channels).to(self.device)
+        model.loss_head = LossPredictionHead(channels).to(next(model.parameters()).device)
+
+    def _clear_caches(self) -> None:
+        self._emb_cache.clear()
+
+    def _fresh_caches(self) -> None:
+        self._emb_cache = {}
 
     def recipe(self) -> dict:
         """Everything that determines a trained model besides data and seed."""
@@ -172,58 +165,71 @@ class YoloBackend(BackendBase):
 
     # ------------------------------------------------------------------ API
     def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
-            warm_start: bool = False, progress=None) -> FitReport:
+            warm_start: bool = False, progress=None, unlabeled: Sequence[int] = (),
+            unsup: UnsupConfig | None = None) -> FitReport:
         from ultralytics.utils.loss import v8DetectionLoss
 
+        targets, extra_ids = self._with_unlabeled(labeled, unlabeled, unsup)
         if self.model is None or not warm_start:
             self.model = self._build(seed)
-        self._emb_cache.clear()
+        self._clear_caches()
         epochs = epochs or self.opts["warm_epochs" if warm_start else "epochs"]
         crit = v8DetectionLoss(self.model)
-        if "loss_head" in self.features:
-            return self._fit_with_head(labeled, seed, epochs, crit, progress)
+        use_head = "loss_head" in self.features
+        head_s = [0.0]
 
-        def step(ids: list[int], rng: np.random.Generator) -> torch.Tensor:
-            x, batch = self._batch(ids, labeled, rng)
-            loss, _ = crit(self.model(x), batch)
-            return loss.sum()
-
-        torch.manual_seed(seed)
-        return train(self.model, sorted(labeled), step, epochs=epochs,
-                     batch_size=self.opts["batch"], lr=self.opts["lr"],
-                     weight_decay=self.opts["weight_decay"], seed=seed,
-                     optimizer=self.opts["optimizer"], progress=progress)
-
-    def _fit_with_head(self, labeled: Mapping[int, Annotation], seed: int, epochs: int,
-                       crit, progress) -> FitReport:
-        """LL4AL training: mean per-image detection loss + margin ranking loss of the head."""
-        assert self.model is not None
-        if not hasattr(self.model, "loss_head"):
-            self._attach_head(self.model)
-        ids = sorted(labeled)
-        per_epoch = math.ceil(len(ids) / max(1, min(self.opts["batch"], len(ids))))
-        done = [0, 0.0]  # iterations finished, seconds in per-image losses and the head
-
-        def step(batch_ids: list[int], rng: np.random.Generator) -> torch.Tensor:
-            x, batch = self._batch(batch_ids, labeled, rng)
+        def step(batch_ids: list[int], rng: np.random.Generator, epoch: int) -> torch.Tensor:
+            x, batch = self._batch(batch_ids, targets, rng)
             preds = self.model(x)
+            if not use_head:
+                return crit(preds, batch)[0].sum()
+            # LL4AL: mean per-image detection loss + margin ranking loss of the head
             t0 = time.perf_counter()
             losses = torch.stack([crit.loss(*_image_slice(preds, batch, j))[0].sum()
                                   for j in range(len(batch_ids))])
-            feats = head_inputs(preds["feats"], done[0] // per_epoch, epochs)
+            feats = head_inputs(preds["feats"], epoch, epochs)
             rank = margin_ranking_loss(self.model.loss_head(feats), losses.detach())
-            done[1] += time.perf_counter() - t0
+            head_s[0] += time.perf_counter() - t0
             return losses.mean() + 1.0 * rank
 
-        def after_step(epoch: int, it: int) -> None:
-            done[0] = it
-
+        extra = self._consistency_hook(extra_ids, unsup, seed)
         torch.manual_seed(seed)
-        report = train(self.model, ids, step, epochs=epochs, batch_size=self.opts["batch"],
-                       lr=self.opts["lr"], weight_decay=self.opts["weight_decay"], seed=seed,
-                       optimizer=self.opts["optimizer"], progress=progress, after_step=after_step)
-        report.head_seconds = done[1]
+        report = train(self.model, sorted(targets), step, epochs=epochs,
+                       batch_size=self.opts["batch"], lr=self.opts["lr"],
+                       weight_decay=self.opts["weight_decay"], seed=seed,
+                       optimizer=self.opts["optimizer"], progress=progress, extra=extra)
+        report.head_seconds = head_s[0]
         return report
+
+    def consistency(self, ids: Sequence[int]) -> torch.Tensor:
+        """CSD flip consistency of ``ids`` (unlabeled) at mirrored grid cells of the dense
+        head: binary JS of the class sigmoids plus the squared error of the expected
+        left/top/right/bottom distances (grid units) with left and right swapped."""
+        assert self.model is not None
+        x = torch.stack([self._tensor(int(i))[0] for i in ids]).to(self.device).float() / 255.0
+        b = len(ids)
+        preds = self.model(torch.cat([x, x.flip(-1)]))
+        preds = preds[1] if isinstance(preds, (tuple, list)) else preds
+        reg_max = preds["boxes"].shape[1] // 4
+        bins = torch.arange(reg_max, device=x.device, dtype=x.dtype).view(1, 1, -1, 1)
+        dist = (preds["boxes"].view(2 * b, 4, reg_max, -1).softmax(2) * bins).sum(2)
+        scores = preds["scores"].sigmoid()
+        cls_a, cls_b, box_a, box_b, start = [], [], [], [], 0
+        for f in preds["feats"]:
+            h, w = f.shape[-2:]
+            sl = slice(start, start + h * w)
+            s_lvl = scores[:, :, sl].reshape(2 * b, -1, h, w)
+            d_lvl = dist[:, :, sl].reshape(2 * b, 4, h, w)
+            s_mir = s_lvl[b:].flip(-1)
+            d_mir = d_lvl[b:].flip(-1)[:, [2, 1, 0, 3]]  # left <-> right
+            nc = s_lvl.shape[1]
+            cls_a.append(s_lvl[:b].permute(0, 2, 3, 1).reshape(-1, nc))
+            cls_b.append(s_mir.permute(0, 2, 3, 1).reshape(-1, nc))
+            box_a.append(d_lvl[:b].permute(0, 2, 3, 1).reshape(-1, 4))
+            box_b.append(d_mir.permute(0, 2, 3, 1).reshape(-1, 4))
+            start += h * w
+        return consistency_loss(torch.cat(cls_a), torch.cat(cls_b), torch.cat(box_a),
+                                torch.cat(box_b), kind="sigmoid")
 
     @torch.no_grad()
     def _forward(self, ids: Sequence[int]):
@@ -293,22 +299,6 @@ class YoloBackend(BackendBase):
         for _ in self._forward(missing):
             pass
         return np.stack([self._emb_cache[int(i)] for i in ids]).astype(np.float32)
-
-    def save(self, path: Path) -> None:
-        assert self.model is not None
-        atomic_torch_save({"recipe": self.recipe(), "state_dict": self.model.state_dict()}, path)
-
-    def load(self, path: Path) -> None:
-        blob = torch.load(path, map_location="cpu", weights_only=False)
-        self.model = self._build(0)
-        has_head = any(k.startswith("loss_head.") for k in blob["state_dict"])
-        if "loss_head" in self.features and not has_head:
-            raise ConfigError(f"{path} holds a yolo model without the loss-prediction head "
-                              "that this run's strategy needs; it cannot resume from it.")
-        if has_head:
-            self._attach_head(self.model)
-        self.model.load_state_dict(blob["state_dict"])
-        self._emb_cache.clear()
 
 
 def _image_slice(preds: dict, batch: dict, j: int) -> tuple[dict, dict]:

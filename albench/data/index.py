@@ -14,7 +14,7 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -140,21 +140,7 @@ class DetectionDataset:
 
     def coco_gt(self, ids: Iterable[int]) -> dict:
         """COCO-format ground truth for ``ids`` (category id = contiguous index + 1)."""
-        images, anns = [], []
-        for image_id in ids:
-            image_id = int(image_id)
-            w, h = self.images.size(image_id)
-            images.append({"id": image_id, "width": int(w), "height": int(h)})
-            ann = self.annotations[image_id]
-            for box, label, ign in zip(ann.boxes, ann.labels, ann.ignore):
-                x1, y1, x2, y2 = (float(v) for v in box)
-                anns.append({
-                    "id": len(anns) + 1, "image_id": image_id, "category_id": int(label) + 1,
-                    "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
-                    "iscrowd": int(bool(ign)),
-                })
-        cats = [{"id": i + 1, "name": n} for i, n in enumerate(self.classes)]
-        return {"images": images, "annotations": anns, "categories": cats}
+        return coco_ground_truth(self.annotations, self.images.size, self.classes, ids)
 
     def class_counts(self, ids: Iterable[int]) -> np.ndarray:
         counts = np.zeros(self.num_classes, np.int64)
@@ -162,6 +148,27 @@ class DetectionDataset:
             ann = self.annotations[int(image_id)]
             np.add.at(counts, ann.labels[~ann.ignore], 1)
         return counts
+
+
+def coco_ground_truth(annotations: Mapping[int, Annotation], size: Callable[[int], tuple[int, int]],
+                      classes: Sequence[str], ids: Iterable[int]) -> dict:
+    """COCO-format ground truth of ``ids`` from ``annotations`` (category id = index + 1);
+    ``size(id)`` gives (width, height). Ignored boxes become ``iscrowd``."""
+    images, anns = [], []
+    for image_id in ids:
+        image_id = int(image_id)
+        w, h = size(image_id)
+        images.append({"id": image_id, "width": int(w), "height": int(h)})
+        ann = annotations[image_id]
+        for box, label, ign in zip(ann.boxes, ann.labels, ann.ignore):
+            x1, y1, x2, y2 = (float(v) for v in box)
+            anns.append({
+                "id": len(anns) + 1, "image_id": image_id, "category_id": int(label) + 1,
+                "bbox": [x1, y1, x2 - x1, y2 - y1], "area": (x2 - x1) * (y2 - y1),
+                "iscrowd": int(bool(ign)),
+            })
+    cats = [{"id": i + 1, "name": n} for i, n in enumerate(classes)]
+    return {"images": images, "annotations": anns, "categories": cats}
 
 
 def validate_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
