@@ -93,7 +93,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = resolve(args.preset, strategy=args.strategy, seed=args.seed,
                   strategy_options=parse_kv(args.opt, "--opt"), **setting_overrides(args))
     reporter = Reporter(quiet=args.quiet)
-    loop = ActiveLearningLoop(cfg, Path(args.out), force=args.force, reporter=reporter)
+    loop = ActiveLearningLoop(cfg, Path(args.out), force=args.force, reporter=reporter,
+                              lab_workers=args.lab_workers)
     reporter.note(f"run {cfg.run_id()} -> {loop.run_dir}")
     result = loop.run()
     if not args.quiet:
@@ -156,6 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: results/runs)")
     p.add_argument("--force", action="store_true", help="rerun a finished run from scratch")
     p.add_argument("--quiet", action="store_true", help="no progress output")
+    p.add_argument("--lab-workers", type=int, default=None, metavar="N",
+                   help="processes for the fine-tunes of strategies that train (default: "
+                        "one per core, at most 4); results do not depend on it")
     add_setting_args(p)
     p.set_defaults(func=cmd_run)
 

@@ -16,12 +16,12 @@ true labels of unlabeled images (an upper-bound ablation) declares ``uses_true_l
 only then does the loop give its lab the privileged reader and may a job use
 ``unsup="labels"``.
 
-Several fine-tunes run at once in worker processes when ``workers > 1`` (spawned, each
-with ``threads`` torch threads). Every fine-tune runs with ``threads`` threads whether it
-runs in a worker or in this process, and is seeded by its job alone, so a batch of jobs
-gives bitwise the same weights run in parallel or one by one (CPU arithmetic depends on
-the thread count, hence the fixed count). Everything the lab does is timed into the
-round's ``t_strategy_train_s``.
+Several fine-tunes run at once in worker processes when ``workers > 1`` (spawned). Every
+fine-tune runs with ``threads`` torch threads (default 1) whether it runs in a worker or
+in this process, and is seeded by its job alone, so a batch of jobs gives bitwise the same
+weights run in parallel or one by one, whatever the number of workers (CPU arithmetic
+depends on the thread count, hence a fixed count rather than cores / workers).
+Everything the lab does is timed into the round's ``t_strategy_train_s``.
 """
 
 from __future__ import annotations
@@ -144,8 +144,12 @@ class LabWorkers:
             self._pool = None
 
 
-def default_threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+FINETUNE_THREADS = 1
+
+
+def default_workers() -> int:
+    """Worker processes for fine-tunes: one per core, at most 4."""
+    return max(1, min(4, os.cpu_count() or 1))
 
 
 class Lab:
@@ -162,7 +166,7 @@ class Lab:
         self._meter = meter
         self._engine = engine
         self._workers = workers or LabWorkers(1)
-        self.threads = threads or default_threads(self._workers.workers)
+        self.threads = threads or FINETUNE_THREADS
         self._scratch: Any = None
         self.finetunes = 0
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from albench.backends import build_backend
 from albench.config import RunConfig
 from albench.data import DetectionDataset, load_dataset
 from albench.errors import ConfigError
-from albench.lab import Lab, LabWorkers, default_threads
+from albench.lab import FINETUNE_THREADS, Lab, LabWorkers, default_workers
 from albench.pool import LabelState, Oracle, ids_sha256
 from albench.progress import Reporter
 from albench.results import (atomic_torch_save, atomic_write_json, git_commit, hardware,
@@ -68,7 +67,7 @@ class ActiveLearningLoop:
                  reporter: Reporter | None = None, dataset: DetectionDataset | None = None,
                  lab_workers: int | None = None):
         self.cfg = cfg
-        self.lab_workers = LabWorkers(lab_workers or min(2, os.cpu_count() or 1))
+        self.lab_workers = LabWorkers(lab_workers or default_workers())
         self.strategy = build_strategy(cfg.strategy, cfg.strategy_options)
         cfg.strategy_options = dict(self.strategy.opts)  # defaults filled in before hashing
         self.run_dir = Path(out) / cfg.run_id()
@@ -112,7 +111,7 @@ class ActiveLearningLoop:
             "config_hash": self.cfg.config_hash(), "setting_hash": self.cfg.setting_hash(),
             "label": self.cfg.strategy, "upper_bound": bool(self.strategy.uses_true_labels),
             "lab": {"workers": self.lab_workers.workers,
-                    "threads_per_finetune": default_threads(self.lab_workers.workers)},
+                    "threads_per_finetune": FINETUNE_THREADS},
             "strategy_requires": sorted(self.strategy.requires),
             "resolved": {"initial": self.initial, "budget": self.budget,
                          "pool": int(len(ds.pool_ids)), "test": int(len(ds.test_ids))},

@@ -28,6 +28,7 @@ class Stub:
     """A backend stand-in with fixed outputs per id."""
 
     capabilities = frozenset({"loss_head"})
+    features = frozenset({"loss_head"})
     num_classes = 4
 
     def __init__(self, preds=None, feats=None, losses=None) -> None:
