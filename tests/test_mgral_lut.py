@@ -75,6 +75,10 @@ def test_batch_lookup_matches_single_lookups():
     rng = np.random.default_rng(0)
     counts = rng.integers(0, 15, size=(50, 3))
     assert np.allclose(t.lookup_batch(counts), [t.lookup(c) for c in counts], atol=1e-12)
+    # whole counts within the groups (the precomputed path) agree with direct interpolation
+    inside = np.stack([rng.integers(0, n + 1, 200) for n in t.group_sizes()], axis=1)
+    assert np.allclose(t.lookup_batch(inside), t.group_gains(inside).sum(1), atol=1e-12)
+    assert np.allclose([t.lookup(c) for c in inside], t.group_gains(inside).sum(1), atol=1e-12)
 
 
 def test_counts_from_mask_indices_and_masks():

@@ -14,6 +14,8 @@ number of S's images in group g:
   images of a group than the largest variant saw; ``extrapolate="linear"`` continues the
   slope of the last segment instead.
 
+Whole counts up to the largest group's size are read from a dense table of each group's
+interpolated gain at 0, 1, 2, ... (built once); other counts are interpolated directly.
 Everything here is pure numpy: no detector, no torch.
 """
 
@@ -68,6 +70,11 @@ class GainTable:
         self._slope = [float((fp[-1] - fp[-2]) / (xp[-1] - xp[-2])) if len(xp) > 1 else 0.0
                        for xp, fp in zip(self._xp, self._fp)]
         self._members = [np.flatnonzero(self.group_of == g) for g in range(self.groups)]
+        # Fast path: every group's gain at each whole count 0..max group size, [G, N + 1].
+        top = int(self.group_sizes().max(initial=0))
+        self._dense = np.stack([self._group_gain(g, np.arange(top + 1, dtype=np.float64))
+                                for g in range(self.groups)]) if self.groups else np.zeros((0, 1))
+        self._rows = np.arange(self.groups)
 
     @property
     def groups(self) -> int:
@@ -103,11 +110,21 @@ class GainTable:
             out[..., g] = self._group_gain(g, c[..., g])
         return out
 
+    def _whole(self, c: np.ndarray) -> np.ndarray | None:
+        """``c`` as integer indices into the dense table, or None if it does not fit there."""
+        n = c.astype(np.int64)
+        if np.array_equal(n, c) and (n.size == 0 or (n.min() >= 0 and n.max() < self._dense.shape[1])):
+            return n
+        return None
+
     def lookup_batch(self, counts: np.ndarray) -> np.ndarray:
         """Estimated gains of K batches given their per-group counts [K, G] -> [K]."""
         c = np.asarray(counts, np.float64)
-        if c.ndim != 2:
-            raise ValueError(f"lookup_batch needs counts of shape [K, G], got {c.shape}")
+        if c.ndim != 2 or c.shape[1] != self.groups:
+            raise ValueError(f"lookup_batch needs counts of shape [K, {self.groups}], got {c.shape}")
+        n = self._whole(c)
+        if n is not None:
+            return self._dense[self._rows, n].sum(1)
         return self.group_gains(c).sum(1)
 
     def lookup(self, counts: np.ndarray) -> float:
@@ -115,6 +132,9 @@ class GainTable:
         c = np.asarray(counts, np.float64).reshape(-1)
         if len(c) != self.groups:
             raise ValueError(f"counts need {self.groups} entries, got {len(c)}")
+        n = self._whole(c)
+        if n is not None:
+            return float(self._dense[self._rows, n].sum())
         return float(sum(self._group_gain(g, c[g]) for g in range(self.groups)))
 
     def counts_of(self, mask_or_indices: np.ndarray) -> np.ndarray:
