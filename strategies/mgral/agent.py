@@ -28,6 +28,8 @@ fed back, then the top-B candidates by ``p_k`` (ties: the lower candidate index)
 Randomness: the order is given by the caller; every random draw (initial weights, Bernoulli
 draws) comes from the given ``torch.Generator``. The global
 RNG is never used, so the same generator seed gives the same training and selection.
+Training and selection run with 1 torch thread by default (``threads``): the same result
+whatever torch's thread setting, and much faster on shared cores for these small operations.
 """
 
 from __future__ import annotations
