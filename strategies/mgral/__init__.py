@@ -21,7 +21,8 @@ pseudo | oracle (true labels: an upper bound, marked †)]; ``agent`` [lstm | gr
 RL: fill by marginal table gain)]; ``iterations`` [300] policy iterations per round;
 ``carry_agent`` [true] weights kept across rounds; ``budget_penalty`` [-1: the table's
 scale]; ``entropy_bonus`` [0.01]; ``hidden`` [128]; ``samples`` [16] trajectories per
-policy iteration; ``lr`` [1e-3].
+policy iteration; ``lr`` [1e-3]; ``prior_rate`` [true: a new agent's output bias starts
+at logit(B/M)].
 """
 
 from __future__ import annotations
@@ -59,6 +60,8 @@ class MGRAL(Strategy):
         "hidden": Option(128, "LSTM hidden size"),
         "samples": Option(16, "sampled batches per policy iteration"),
         "lr": Option(1e-3, "Adam learning rate of the agent"),
+        "prior_rate": Option(True, "start a new agent's output bias at logit(B/M), so that its "
+                             "samples hold about B candidates rather than M/2"),
         "unsup_weight": Option(1.0, "weight of the consistency term in variant fine-tunes"),
         "pseudo_threshold": Option(0.5, "score threshold of pseudo-labels (estimator=pseudo)"),
     }
@@ -167,14 +170,16 @@ class MGRAL(Strategy):
         import torch
 
         from strategies.mgral.agent import (SamplingAgent, agent_state, load_agent_state,
-                                            select, train_agent)
+                                            make_optimizer, select, train_agent)
 
         o = self.opts
         gen = torch.Generator().manual_seed(int(rng.integers(2**31)))
-        agent = SamplingAgent(feats.shape[1], hidden=o["hidden"], generator=gen)
-        optimizer = torch.optim.Adam(agent.parameters(), lr=o["lr"])
         if o["carry_agent"] and self._agent_state is not None:
-            load_agent_state(agent, optimizer, self._agent_state)
+            agent, optimizer = load_agent_state(self._agent_state, lr=o["lr"])
+        else:
+            prior = min(0.5, budget / len(feats)) if o["prior_rate"] else None
+            agent = SamplingAgent(feats.shape[1], hidden=o["hidden"], generator=gen, prior_rate=prior)
+            optimizer = make_optimizer(agent, o["lr"])
         order = rng.permutation(len(feats))
         out = train_agent(agent, feats, table, budget, iterations=o["iterations"], lr=o["lr"],
                           budget_penalty=None if o["budget_penalty"] < 0 else o["budget_penalty"],
