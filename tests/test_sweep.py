@@ -156,9 +156,11 @@ def test_seed_syntax():
     assert parse_seeds("0,2,5") == [0, 2, 5]
     assert parse_seeds("0-2,7,1") == [0, 1, 2, 7]
     assert parse_seeds(3) == [3] and parse_seeds([4, 1]) == [4, 1]
-    for bad in ("2-0", "a", "", "1-"):
+    for bad in ("a", "", "1-", "-1"):
         with pytest.raises(ConfigError, match="0-4"):
             parse_seeds(bad)
+    with pytest.raises(ConfigError, match="reversed.*0-2"):
+        parse_seeds("2-0")
     configs = plan(["--strategies", "random", "--seeds", "0-2", *SWEEP_CLI]).configs
     assert [c.seed for c in configs] == [0, 1, 2]
     assert [c.seed for c in grid("random", seeds=None)] == list(range(PRESETS["smoke"].seeds))
