@@ -91,7 +91,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     cfg = resolve(args.preset, strategy=args.strategy, seed=args.seed,
                   strategy_options=parse_kv(args.opt, "--opt"), **setting_overrides(args))
     reporter = Reporter(quiet=args.quiet)
-    loop = ActiveLearningLoop(cfg, Path(args.out), force=args.force, reporter=reporter)
+    loop = ActiveLearningLoop(cfg, Path(args.out), force=args.force, reporter=reporter,
+                              wait=args.wait)
     reporter.note(f"run {cfg.run_id()} -> {loop.run_dir}")
     result = loop.run()
     if not args.quiet:
@@ -152,7 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="strategy option, repeatable (see `list` for each strategy's options)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: results/runs)")
-    p.add_argument("--force", action="store_true", help="rerun a finished run from scratch")
+    p.add_argument("--force", action="store_true",
+                   help="start the run over: rerun a finished run, or one whose folder is "
+                        "damaged or whose data changed (deletes its folder)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another process is running this run, wait for it (default: exit)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     add_setting_args(p)
     p.set_defaults(func=cmd_run)

@@ -124,7 +124,7 @@ def read_rows(path: Path) -> list[dict]:
     wrote (undecodable, wrong header, a row without a whole round number) is a
     :class:`RunFolderError`."""
     path = Path(path)
-    if not path.exists():
+    if not path.exists() or path.stat().st_size == 0:
         return []
     try:
         with open(path, newline="", encoding="utf-8") as f:
