@@ -141,11 +141,18 @@ def test_failing_runs_are_recorded_and_the_rest_complete(swept, tmp_path, capsys
     sweep_file.write_text(yaml.safe_dump({
         "strategies": ["random", "sweep-raises"], "seeds": [0],
         "settings": [{}, {"backend_options": {"bogus": 1}}]}))
+    before = files(tmp_path)
+    code = main(["sweep", "--config", str(sweep_file), *SWEEP_CLI, "--out", str(tmp_path)])
+    text = capsys.readouterr()
+    assert code == 2 and "no option 'bogus'" in text.err  # the grid is checked before any run
+    assert files(tmp_path) == before
+    sweep_file.write_text(yaml.safe_dump({"strategies": ["random", "sweep-raises"],
+                                          "seeds": [0]}))
     code = main(["sweep", "--config", str(sweep_file), *SWEEP_CLI, "--out", str(tmp_path)])
     text = capsys.readouterr()
     assert code == 1
-    assert "RuntimeError: boom" in text.out and "no option 'bogus'" in text.out
-    assert "1 of 4 runs complete, 3 failed" in text.out
+    assert "RuntimeError: boom" in text.out
+    assert "1 of 2 runs complete, 1 failed" in text.out
     finished = [p.parent.name for p in tmp_path.glob("*/manifest.json")
                 if json.loads(p.read_text())["status"] == "complete"]
     assert finished == [random0]
