@@ -40,13 +40,17 @@ def add_setting_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--dataset", help="shapes, coco, voc or coco-json (default: the preset's, else shapes)")
     g.add_argument("--backend", help="yolo (default) or frcnn")
     g.add_argument("--preset", default="quick", help="named protocol (default: quick)")
-    g.add_argument("--initial", type=_amount, help="initial labeled images (count or share, e.g. 5%%)")
-    g.add_argument("--budget", type=_amount, help="images labeled per round (count or share)")
-    g.add_argument("--rounds", type=int, help="selection rounds after the initial training")
+    g.add_argument("--initial", type=_amount,
+                   help="initial labeled images: a count (100) or a share of the pool in (0, 1] "
+                        "(0.05 or 5%%)")
+    g.add_argument("--budget", type=_amount,
+                   help="images labeled per round: a count or a share, as --initial")
+    g.add_argument("--rounds", type=int, help="selection rounds after the initial training (0 or more)")
     g.add_argument("--train-mode", choices=["warm", "scratch"],
                    help="warm: fine-tune last round's model; scratch: retrain from init (papers)")
-    g.add_argument("--pool-subsample", type=int, help="use a random subset of the pool (quick looks)")
-    g.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:1 ...")
+    g.add_argument("--pool-subsample", type=int,
+                   help="use a random subset of N >= 1 pool images (quick looks)")
+    g.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
     g.add_argument("--eval-engine", choices=["faster", "pycocotools"], help="COCO evaluation engine")
     g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
                    help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
@@ -64,37 +68,31 @@ def add_setting_args(p: argparse.ArgumentParser) -> None:
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    from albench.backends import backend_options
-    from albench.config import coerce, parse_kv
+    """The setting flags as :func:`albench.config.resolve` overrides (None = not given);
+    resolve checks them all, before any data is loaded."""
+    from albench.config import parse_kv
 
     dataset_opts = {k: _auto(v) for k, v in parse_kv(args.dataset_opt, "--dataset-opt").items()}
     for flag in ("data_root", "ann_train", "ann_test", "images", "images_test", "cache_dir"):
         if getattr(args, flag, None):
             dataset_opts[flag] = getattr(args, flag)
-    backend = args.backend or "yolo"
-    defaults = backend_options(backend)
-    raw = parse_kv(args.backend_opt, "--backend-opt")
-    backend_options(backend, {k: None for k in raw})  # unknown keys -> clear error
-    backend_opts = {k: coerce(v, defaults[k]) for k, v in raw.items()}
     return dict(dataset=args.dataset, backend=args.backend, initial=args.initial,
                 budget=args.budget, rounds=args.rounds, train_mode=args.train_mode,
                 pool_subsample=args.pool_subsample, device=args.device,
                 eval_engine=args.eval_engine, dataset_options=dataset_opts,
-                backend_options=backend_opts)
+                backend_options=parse_kv(args.backend_opt, "--backend-opt"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from albench.config import parse_kv, resolve
     from albench.loop import ActiveLearningLoop
     from albench.progress import Reporter, rounds_table
-    from strategies import get_strategy
 
-    get_strategy(args.strategy)
     cfg = resolve(args.preset, strategy=args.strategy, seed=args.seed,
                   strategy_options=parse_kv(args.opt, "--opt"), **setting_overrides(args))
     reporter = Reporter(quiet=args.quiet)
     loop = ActiveLearningLoop(cfg, Path(args.out), force=args.force, reporter=reporter,
-                              lab_workers=args.lab_workers)
+                              wait=args.wait, lab_workers=args.lab_workers)
     reporter.note(f"run {cfg.run_id()} -> {loop.run_dir}")
     result = loop.run()
     if not args.quiet:
@@ -151,11 +149,15 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run one AL experiment. Re-running the same command resumes "
                                    "an interrupted run; a finished one is left as it is.")
     p.add_argument("--strategy", default="random", help="strategy name (see `list`)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="0 or more (default 0)")
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="strategy option, repeatable (see `list` for each strategy's options)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: results/runs)")
-    p.add_argument("--force", action="store_true", help="rerun a finished run from scratch")
+    p.add_argument("--force", action="store_true",
+                   help="start the run over: rerun a finished run, or one whose folder is "
+                        "damaged or whose data changed (deletes its folder)")
+    p.add_argument("--wait", action="store_true",
+                   help="if another process is running this run, wait for it (default: exit)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--lab-workers", type=int, default=None, metavar="N",
                    help="processes for the fine-tunes of strategies that train (default: "
@@ -166,22 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="strategies, backends, datasets and presets")
     p.set_defaults(func=cmd_list)
 
-    for extra in _extra_commands():
-        extra(sub)
+    from albench import regress, report, sweep  # sub-commands defined next to their code
+
+    for module in (sweep, report, regress):
+        module.add_cli(sub)
     return parser
-
-
-def _extra_commands() -> list:
-    """Sub-commands defined next to the code they drive (sweep, report, regress)."""
-    out = []
-    for module in ("albench.sweep", "albench.report", "albench.regress"):
-        try:
-            mod = __import__(module, fromlist=["add_cli"])
-        except ImportError:
-            continue
-        if hasattr(mod, "add_cli"):
-            out.append(mod.add_cli)
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,9 +7,11 @@ values are what the run manifest records and the config hash covers.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+import re
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from albench.errors import ConfigError
@@ -109,9 +111,140 @@ register_preset(Preset(
 ))
 
 
-@dataclass
+# ---------------------------------------------------------------------- bounds
+@dataclass(frozen=True)
+class Whole:
+    """A whole number of at least ``low`` (``None`` allowed when ``optional``)."""
+
+    flag: str
+    low: int = 1
+    optional: bool = False
+
+    def check(self, value: Any) -> Any:
+        if value is None and self.optional:
+            return value
+        if isinstance(value, bool) or not isinstance(value, int) or value < self.low:
+            raise ConfigError(
+                f"{self.flag} must be a whole number of at least {self.low}, not {value!r}. "
+                f"Give it as {self.flag}{'=' if ' ' in self.flag else ' '}N with "
+                f"N = {self.low}, {self.low + 1}, ...")
+        return value
+
+
+@dataclass(frozen=True)
+class Amount:
+    """A number of images: a count (a whole number >= 1) or a share of the pool in (0, 1]."""
+
+    flag: str
+
+    def check(self, value: Any) -> Any:
+        ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
+            isinstance(value, float) and 0 < value <= 1)
+        if not ok:
+            raise ConfigError(
+                f"{self.flag} {value!r} is neither a count nor a share of the pool. Give a "
+                f"count as a whole number of at least 1 ({self.flag} 100) or a share in "
+                f"(0, 1] as a fraction or percentage ({self.flag} 0.05 or {self.flag} 5%).")
+        return value
+
+
+# The accepted values of every numeric run setting, declared once: resolve() checks them
+# before anything is loaded.
+SETTING_BOUNDS: dict[str, Whole | Amount] = {
+    "initial": Amount("--initial"),
+    "budget": Amount("--budget"),
+    "rounds": Whole("--rounds", low=0),
+    "pool_subsample": Whole("--pool-subsample", low=1, optional=True),
+    "seed": Whole("--seed", low=0),
+}
+# Backend options that are counts (checked for every backend that declares them).
+BACKEND_BOUNDS: dict[str, Whole] = {
+    key: Whole(f"--backend-opt {key}", low=1, optional=True)
+    for key in ("epochs", "warm_epochs", "imgsz", "batch", "infer_batch")
+}
+DEVICE_FORMS = "cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
+_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def count(value: int | float, total: int, flag: str = "--initial/--budget") -> int:
+    """Images meant by an amount: a share (float) of ``total``, or a count (int)."""
+    if isinstance(value, float):
+        n = int(round(value * total))
+        if n < 1:
+            raise ConfigError(f"{flag} {value:.4g} of a {total}-image pool is {value * total:.2f} "
+                              "images, less than one. Give a larger share or a count.")
+        return n
+    return int(value)
+
+
+def check_subsample(n: int, n_pool: int, dataset: str) -> None:
+    if n > n_pool:
+        raise ConfigError(f"--pool-subsample {n} is more than the {n_pool} pool images of "
+                          f"{dataset!r}. Give at most {n_pool}, or leave the flag out.")
+
+
+def plan_rounds(initial: int, budget: int, rounds: int, n_pool: int,
+                dataset: str) -> tuple[int, str | None]:
+    """The last round the pool allows, and a warning when it is before ``rounds``.
+
+    Round r trains on the initial set plus r selections; a selection that empties the pool
+    is still trained on and evaluated, and ends the run.
+    """
+    if initial + budget > n_pool:
+        raise ConfigError(
+            f"The budget does not fit the pool: {initial} initial + {budget} per round > "
+            f"{n_pool} pool images of {dataset!r}. Lower --initial/--budget, or use a larger "
+            "pool (a bigger dataset or no --pool-subsample).")
+    last = min(rounds, -(-(n_pool - initial) // budget))
+    if last == rounds:
+        return last, None
+    return last, (f"{initial} initial + {rounds} x {budget} images is more than the "
+                  f"{n_pool} pool images of {dataset!r}: the pool runs out in round {last}, "
+                  f"so the run has rounds 0..{last} ({last + 1} rows, not {rounds + 1}); the "
+                  f"last selection takes the remaining {n_pool - initial - (last - 1) * budget} "
+                  "images. Lower --rounds or --budget to get a full curve.")
+
+
+def check_device(device: str) -> None:
+    """The device is one torch can use on this machine (checked before data is loaded)."""
+    if not _DEVICE.match(device or ""):
+        raise ConfigError(f"--device {device!r} is not a device albench can train on. Use "
+                          f"{DEVICE_FORMS}.")
+    import torch
+
+    if device.startswith("cuda"):
+        n = torch.cuda.device_count()
+        index = int(device.partition(":")[2] or 0)
+        if index >= n:
+            raise ConfigError(
+                f"--device {device} was asked for but torch sees {n} CUDA device(s) on this "
+                "machine. Use --device cpu, a CUDA index below the count, or install a CUDA "
+                "build of torch on a machine with a GPU.")
+    elif device == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--device mps was asked for but torch has no MPS device here. Use "
+                          "--device cpu.")
+
+
+class _Frozen(dict):
+    """A dict that refuses changes (the option dicts of a frozen :class:`RunConfig`)."""
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("RunConfig is immutable: build a new one with albench.config.resolve")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple:
+        return (_Frozen, (dict(self),))
+
+    def __deepcopy__(self, memo: dict) -> "_Frozen":
+        return _Frozen(copy.deepcopy(dict(self), memo))
+
+
+@dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines one run (strategy x seed x setting)."""
+    """Everything that defines one run (strategy x seed x setting). Immutable: build it
+    with :func:`resolve`, which checks every value and fills in option defaults."""
 
     dataset: str = "shapes"
     backend: str = "yolo"
@@ -129,8 +262,15 @@ class RunConfig:
     backend_options: dict = field(default_factory=dict)
     strategy_options: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        for key in ("dataset_options", "backend_options", "strategy_options"):
+            object.__setattr__(self, key, _Frozen(getattr(self, key) or {}))
+
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        for key in ("dataset_options", "backend_options", "strategy_options"):
+            d[key] = copy.deepcopy(dict(d[key]))
+        return d
 
     def hashed_dict(self) -> dict:
         """The config without the dataset cache path, which does not change results."""
@@ -162,7 +302,19 @@ def _hash(d: dict) -> str:
 
 
 def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
-    """A :class:`RunConfig` from a preset plus explicit overrides (None = not given)."""
+    """A checked :class:`RunConfig` from a preset plus explicit overrides (None = not given).
+
+    Every value is checked here, before any data is loaded: names, numeric bounds
+    (:data:`SETTING_BOUNDS`, :data:`BACKEND_BOUNDS`), the device's form, and the option keys
+    of the dataset, backend and strategy (unknown keys are an error listing the valid
+    ones). Strategy and backend options come back typed; strategy options with their
+    defaults filled in, as the config hash has always covered them.
+    """
+    from albench.backends import backend_options
+    from albench.data import dataset_options
+    from strategies import get_strategy
+    from strategies.base import resolve_options
+
     if preset not in PRESETS:
         raise ConfigError(
             f"Unknown preset {preset!r}. Known presets: {', '.join(PRESETS)}. "
@@ -170,25 +322,46 @@ def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
         )
     p = PRESETS[preset]
     given = {k: v for k, v in overrides.items() if v is not None}
+    names = {f.name for f in fields(RunConfig)}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise ConfigError(f"Unknown run setting(s) {', '.join(map(repr, unknown))}. Known "
+                          f"settings: {', '.join(sorted(names))}.")
     dataset = given.get("dataset", p.dataset or "shapes")
     backend = given.get("backend", "yolo")
-    cfg = RunConfig(
+    values: dict[str, Any] = dict(
         dataset=dataset, backend=backend, preset=preset,
         initial=p.initial, budget=p.budget, rounds=p.rounds, train_mode=p.train_mode,
         pool_subsample=p.pool_subsample,
         dataset_options=dict(p.dataset_options.get(dataset, {})),
         backend_options=dict(p.backend_options.get(backend, {})),
+        strategy_options={},
     )
     for key, value in given.items():
         if key in ("dataset_options", "backend_options", "strategy_options"):
-            getattr(cfg, key).update(value)
-        elif hasattr(cfg, key):
-            setattr(cfg, key, value)
+            values[key] = {**values[key], **value}
         else:
-            raise ConfigError(f"Unknown run setting {key!r}.")
-    if cfg.train_mode not in ("warm", "scratch"):
-        raise ConfigError(f"--train-mode must be 'warm' or 'scratch', not {cfg.train_mode!r}.")
-    return cfg
+            values[key] = value
+    if values.get("train_mode") not in ("warm", "scratch"):
+        raise ConfigError(f"--train-mode must be 'warm' or 'scratch', not {values['train_mode']!r}.")
+    for key, bound in SETTING_BOUNDS.items():
+        if key in values:
+            bound.check(values[key])
+    if not _DEVICE.match(str(values.get("device", "cpu"))):
+        raise ConfigError(f"--device {values['device']!r} is not a device albench can train "
+                          f"on. Use {DEVICE_FORMS}.")
+    strategy = values.get("strategy", "random")
+    values["strategy_options"] = resolve_options(get_strategy(strategy), values["strategy_options"])
+    defaults = backend_options(backend)
+    backend_options(backend, values["backend_options"])  # unknown keys -> error
+    opts = {**defaults, **{k: coerce(v, defaults[k], f"--backend-opt {k}")
+                           for k, v in values["backend_options"].items()}}
+    for key, bound in BACKEND_BOUNDS.items():
+        if key in opts:
+            bound.check(opts[key])
+    values["backend_options"] = {k: opts[k] for k in values["backend_options"]}
+    values["dataset_options"] = dataset_options(dataset, values["dataset_options"])
+    return RunConfig(**values)
 
 
 def parse_kv(pairs: list[str] | None, flag: str) -> dict[str, str]:
@@ -202,15 +375,21 @@ def parse_kv(pairs: list[str] | None, flag: str) -> dict[str, str]:
     return out
 
 
-def coerce(value: str, like: Any) -> Any:
-    """Parse a command-line string as the type of ``like`` (the option's default)."""
+def coerce(value: str, like: Any, name: str = "the value") -> Any:
+    """Parse a command-line string as the type of ``like`` (the option's default);
+    ``name`` (e.g. ``--backend-opt imgsz``) is named in the error."""
     if not isinstance(value, str) or isinstance(like, str):
         return value
     if like is None:
         return None if value.lower() in ("", "none", "null") else value
     if isinstance(like, bool):
+        if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"{name}={value!r} is not a valid bool: give {name}=true or "
+                              f"{name}=false (default {like!r}).")
         return value.lower() in ("1", "true", "yes", "on")
     try:
         return type(like)(value)
     except ValueError:
-        raise ConfigError(f"{value!r} is not a valid {type(like).__name__}.") from None
+        kind = type(like).__name__
+        raise ConfigError(f"{name}={value!r} is not a valid {kind}: give {name}=<{kind}> "
+                          f"(default {like!r}).") from None

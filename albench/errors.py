@@ -22,3 +22,7 @@ class SelectionError(AlbenchError):
 
 class OracleError(AlbenchError):
     """Labels were requested for images the loop has not accepted."""
+
+
+class RunFolderError(AlbenchError):
+    """A run folder is damaged, belongs to other data, or is in use by another process."""

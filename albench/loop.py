@@ -20,15 +20,16 @@ import numpy as np
 
 from albench import _offline
 from albench.backends import build_backend
-from albench.config import RunConfig
+from albench.config import RunConfig, check_device, check_subsample, count, plan_rounds
 from albench.data import DetectionDataset, load_dataset
-from albench.errors import ConfigError
 from albench.lab import FINETUNE_THREADS, Lab, LabWorkers, default_workers
+from albench.lock import run_lock
 from albench.pool import LabelState, Oracle, ids_sha256
 from albench.progress import Reporter
-from albench.results import (atomic_torch_save, atomic_write_json, git_commit, hardware,
-                             package_versions, peak_rss_mb, read_jsonl, read_rows, run_complete,
-                             write_jsonl, write_rows)
+from albench.results import (atomic_torch_save, atomic_write_json, command_line, git_commit,
+                             hardware, now_iso, package_versions, read_jsonl, read_rows, round_row,
+                             run_complete, write_jsonl, write_rows)
+from albench.runstate import check_fingerprint, load_resume, source_stats, sources_unchanged
 from strategies import build_strategy
 from strategies.base import Meter, ModelView, Selection, SelectionContext
 
@@ -39,11 +40,6 @@ def stream(seed: int, *key: int) -> np.random.SeedSequence:
 
 def model_seed(seed: int, round_: int) -> int:
     return int(stream(seed, 1, round_).generate_state(1)[0])
-
-
-def count(value: int | float, total: int) -> int:
-    """An absolute count, or a share of ``total`` when 0 < value < 1."""
-    return int(round(value * total)) if isinstance(value, float) and 0 < value < 1 else int(value)
 
 
 @dataclass
@@ -65,34 +61,31 @@ class ActiveLearningLoop:
 
     def __init__(self, cfg: RunConfig, out: Path, *, force: bool = False,
                  reporter: Reporter | None = None, dataset: DetectionDataset | None = None,
-                 lab_workers: int | None = None):
-        self.cfg = cfg
+                 wait: bool = False, lab_workers: int | None = None):
+        self.cfg = cfg  # resolved and immutable (albench.config.resolve)
         self.lab_workers = LabWorkers(lab_workers or default_workers())
         self.strategy = build_strategy(cfg.strategy, cfg.strategy_options)
-        cfg.strategy_options = dict(self.strategy.opts)  # defaults filled in before hashing
         self.run_dir = Path(out) / cfg.run_id()
-        self.force = force
+        self.force, self.wait = force, wait
+        self.started_at = now_iso()
         self.report = reporter or Reporter(quiet=True)
         self._dataset = dataset
 
     # ------------------------------------------------------------------ set-up
     def _setup(self) -> None:
         cfg = self.cfg
+        check_device(cfg.device)  # before the data load
         ds = self._dataset or load_dataset(cfg.dataset, **cfg.dataset_options)
         if cfg.pool_subsample:
+            check_subsample(cfg.pool_subsample, len(ds.pool_ids), ds.name)
             ds = ds.subsample_pool(cfg.pool_subsample, seed=0)
         self.ds = ds
         n_pool = len(ds.pool_ids)
-        self.initial, self.budget = count(cfg.initial, n_pool), count(cfg.budget, n_pool)
-        if self.initial < 1 or self.budget < 1:
-            raise ConfigError(f"--initial and --budget must be at least 1 image "
-                              f"(got {self.initial} and {self.budget}).")
-        if self.initial + self.budget > n_pool:
-            raise ConfigError(
-                f"The budget does not fit the pool: {self.initial} initial + {self.budget} per "
-                f"round > {n_pool} pool images of {ds.name!r}. Lower --initial/--budget, or use "
-                "a larger pool (a bigger dataset or no --pool-subsample)."
-            )
+        self.initial = count(cfg.initial, n_pool, "--initial")
+        self.budget = count(cfg.budget, n_pool, "--budget")
+        self.last_round, note = plan_rounds(self.initial, self.budget, cfg.rounds, n_pool, ds.name)
+        for text in ds.warnings + ([note] if note else []):
+            self.report.console.print(f"[yellow]warning:[/yellow] {text}", highlight=False)
         self.backend = build_backend(cfg.backend, ds.images, ds.num_classes,
                                      cfg.backend_options, cfg.device)
         if self.strategy.requires:
@@ -114,11 +107,14 @@ class ActiveLearningLoop:
                     "threads_per_finetune": FINETUNE_THREADS},
             "strategy_requires": sorted(self.strategy.requires),
             "resolved": {"initial": self.initial, "budget": self.budget,
-                         "pool": int(len(ds.pool_ids)), "test": int(len(ds.test_ids))},
+                         "pool": int(len(ds.pool_ids)), "test": int(len(ds.test_ids)),
+                         "last_round": self.last_round},
+            "command": command_line(), "started_at": self.started_at,
             "recipe": self.backend.recipe(), "versions": package_versions(),
             "git_commit": git_commit(), "hardware": hardware(),
             "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "params": ds.params,
-                        "warnings": ds.warnings, "classes": ds.classes},
+                        "warnings": ds.warnings, "classes": ds.classes,
+                        "sources": source_stats(ds.sources)},
             **(extra or {}),
         }
 
@@ -183,76 +179,72 @@ class ActiveLearningLoop:
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunResult:
+        with run_lock(self.run_dir, wait=self.wait):  # one process per run folder
+            return self._run()
+
+    def _run(self) -> RunResult:
         cfg, run_dir = self.cfg, self.run_dir
-        if not self.force and run_complete(run_dir):  # before any loading
+        if not self.force and run_complete(run_dir):  # before any loading, unless data changed
+            if not sources_unchanged(run_dir):
+                self._setup()
+                check_fingerprint(run_dir, self.ds.fingerprint(), cfg.dataset)
             self.report.note(f"{run_dir} is already complete; nothing to do (--force reruns it).")
             return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "already complete")
         self._setup()
         manifest_path, state_dir = run_dir / "manifest.json", run_dir / "state"
-        rows = read_rows(run_dir / "rounds.csv")
-        selections = read_jsonl(run_dir / "selections.jsonl")
-        diagnostics = read_jsonl(run_dir / "diagnostics.jsonl")
+        state, start, rows, selections, diagnostics = self._initial_state(), 0, [], [], []
         if self.force and run_dir.exists():
             shutil.rmtree(run_dir)
-            rows, selections, diagnostics = [], [], []
+        else:
+            check_fingerprint(run_dir, self.ds.fingerprint(), cfg.dataset)
+            saved = load_resume(run_dir, self.ds.pool_ids)  # checked: rows, selections, state agree
+            if saved is not None:
+                state = LabelState(self.ds.pool_ids, saved.labeled_round)
+                start, rows, selections = saved.next_round, saved.rows, saved.selections
+                diagnostics = [d for d in read_jsonl(run_dir / "diagnostics.jsonl")
+                               if int(d.get("round", -1)) < start]
+                if start > 0 and (state_dir / "model.pt").exists():
+                    self.backend.load(state_dir / "model.pt")
+                if (state_dir / "strategy.pt").exists():
+                    import torch
 
-        state, start = self._initial_state(), 0
-        saved = state_dir / "state.json"
-        if saved.exists():
-            blob = json.loads(saved.read_text())
-            state = LabelState(self.ds.pool_ids, np.array(blob["labeled_round"]))
-            start = int(blob["next_round"])
-            rows = [r for r in rows if int(r["round"]) < start]
-            selections = [s for s in selections if int(s["round"]) < start]
-            diagnostics = [d for d in diagnostics if int(d["round"]) < start]
-            if start > 0 and (state_dir / "model.pt").exists():
-                self.backend.load(state_dir / "model.pt")
-            if (state_dir / "strategy.pt").exists():
-                import torch
-
-                self.strategy.load_state_dict(torch.load(state_dir / "strategy.pt", weights_only=False))
-            self.report.note(f"resuming {run_dir.name} at round {start}")
+                    self.strategy.load_state_dict(torch.load(state_dir / "strategy.pt", weights_only=False))
+                self.report.note(f"resuming {run_dir.name} at round {start}")
         atomic_write_json(manifest_path, self._manifest("running"))
         oracle = Oracle(self.ds.annotations, state)
 
-        for r in range(start, cfg.rounds + 1):
+        finished = bool(rows) and int(rows[-1]["n_selected"]) == 0  # the final round is saved
+        for r in range(start, start if finished else cfg.rounds + 1):
             t_round = time.perf_counter()
             labeled = oracle.label(state.labeled)
             t_train, t_aux, cached = self._fit(r, labeled)
-            metrics, t_pred, t_eval = self._evaluate()
-            row = {"dataset": cfg.dataset, "backend": cfg.backend, "strategy": cfg.strategy,
-                   "preset": cfg.preset, "seed": cfg.seed, "round": r,
-                   "n_labeled": len(labeled),
-                   "n_boxes_labeled": sum(a.n_boxes for a in labeled.values()),
-                   **metrics, "t_train_s": t_train, "t_train_aux_s": t_aux, "t_eval_s": t_eval,
-                   "round0_cached": int(cached),
-                   "t_select_s": 0.0, "t_strategy_train_s": 0.0, "n_selected": 0,
-                   "selection_sha256": ""}
-            t_infer = t_pred
-            if r < cfg.rounds and len(state.unlabeled):
+            metrics, t_infer, t_eval = self._evaluate()
+            last = r == cfg.rounds or not len(state.unlabeled)  # train and evaluate, then stop
+            ids, timing = None, {}
+            if not last:
                 sel, meter, wall = self._select(r, state, oracle)
                 ids, scores = sel.ids, sel.scores
                 state.mark(ids, r + 1)
-                t_infer += meter.seconds.get("infer", 0.0)
-                own = meter.seconds.get("strategy_train", 0.0)
-                row.update(t_select_s=max(0.0, wall - meter.seconds.get("infer", 0.0) - own),
-                           t_strategy_train_s=own, n_selected=len(ids),
-                           selection_sha256=ids_sha256(ids))
+                infer, own = meter.seconds.get("infer", 0.0), meter.seconds.get("strategy_train", 0.0)
+                t_infer += infer
+                timing = {"t_select": max(0.0, wall - infer - own), "t_strategy_train": own}
                 selections.append({"round": r, "ids": ids.tolist(),
                                    "scores": None if scores is None else [float(s) for s in scores],
-                                   "sha256": row["selection_sha256"]})
+                                   "sha256": ids_sha256(ids)})
                 if sel.diagnostics:
                     diagnostics.append({**sel.diagnostics, "round": r, "strategy": cfg.strategy})
-            row.update(t_infer_s=t_infer, t_round_s=time.perf_counter() - t_round,
-                       peak_rss_mb=peak_rss_mb(), peak_gpu_mb=_peak_gpu_mb())
+            row = round_row(cfg, r, labeled, metrics, t_train=t_train, t_train_aux=t_aux,
+                            t_infer=t_infer, t_eval=t_eval, t_round=time.perf_counter() - t_round,
+                            cached=cached, selected=ids, peak_gpu_mb=_peak_gpu_mb(), **timing)
             rows.append(row)
             self._save(r, state, rows, selections, diagnostics)
             self.report.round_done(row)
-            if not len(state.unlabeled):
+            if last:
                 break
 
         self.lab_workers.close()
-        atomic_write_json(manifest_path, self._manifest("complete", {"rounds_done": len(rows)}))
+        atomic_write_json(manifest_path, self._manifest(
+            "complete", {"rounds_done": len(rows), "finished_at": now_iso()}))
         return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "complete")
 
     def _save(self, round_: int, state: LabelState, rows: list[dict], selections: list[dict],

@@ -362,7 +362,10 @@ def _f(value: float, digits: int = 3) -> str:
     return "—" if value is None or not math.isfinite(value) else f"{value:.{digits}f}"
 
 
-def _ci(low: float, high: float, digits: int = 3) -> str:
+def _ci(low: float, high: float, digits: int = 3, seeds: int = 2) -> str:
+    """An interval; ``n/a`` below two seeds, where a bootstrap interval has no width."""
+    if seeds < 2:
+        return "n/a"
     if not (math.isfinite(low) and math.isfinite(high)):
         return "—"
     return f"[{low:.{digits}f}, {high:.{digits}f}]"
@@ -410,12 +413,13 @@ def label_efficiency_table(
             paired = sorted(c.seeds.tolist()) == sorted(ref.seeds.tolist())
             d, dl, dh = stats.mean_difference_ci(c.aubc, ref.aubc, paired=paired, rng=rng)
             p, pl, ph = stats.probability_of_improvement_ci(c.aubc, ref.aubc, rng=rng)
-            diff = [f"{d:+.3f}", _ci(dl, dh), _f(p, 2), _ci(pl, ph, 2)]
+            n = min(len(c.seeds), len(ref.seeds))
+            diff = [f"{d:+.3f}", _ci(dl, dh, seeds=n), _f(p, 2), _ci(pl, ph, 2, seeds=n)]
             if not paired:
                 notes.append(f"{c.name}: seeds differ from {ref.name}'s, so Δ is bootstrapped unpaired.")
         reach = stats.labels_to_reach(c.x, c.ap50.mean(axis=0), target)
         rows.append(
-            [c.label, str(len(c.seeds)), _f(point), _ci(low, high), *diff,
+            [c.label, str(len(c.seeds)), _f(point), _ci(low, high, seeds=len(c.seeds)), *diff,
              "not reached" if math.isnan(reach) else f"{reach:.0f}"]
         )
     ref_name = ref.name if ref is not None else REFERENCE
@@ -589,8 +593,9 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     entries: list[str] = []
-    for key, runs in group_settings(runset.runs).items():
-        entries.append(_write_setting(key, runs, out / key.slug))
+    groups = group_settings(runset.runs)
+    for key, runs in groups.items():
+        entries.append(_write_setting(key, runs, out / key.slug) + _distinction(key, groups))
     lines = [
         "# albench report",
         "",
@@ -614,6 +619,24 @@ def write_report(
     index = out / "index.md"
     index.write_text("\n".join(lines))
     return index
+
+
+_NOT_SETTING = ("strategy", "strategy_options", "seed")
+
+
+def _distinction(key: SettingKey, groups: dict[SettingKey, list[Run]]) -> str:
+    """For settings sharing a title: a line naming what sets this one apart ('' if none)."""
+    same = [k for k in groups if k.title == key.title]
+    if len(same) < 2:
+        return ""
+    configs = {k: groups[k][0].config for k in same}
+    fields = sorted({f for c in configs.values() for f in c} - set(_NOT_SETTING))
+    differ = [f for f in fields if len({json.dumps(c.get(f), sort_keys=True, default=str)
+                                         for c in configs.values()}) > 1]
+    own = configs[key]
+    text = "; ".join(f"{f} = {json.dumps(own.get(f), sort_keys=True, default=str)}"
+                     for f in differ) or "the same recorded settings"
+    return f"\n  - setting {key.setting_hash[:8]}: {text}"
 
 
 def add_cli(sub: Any) -> None:

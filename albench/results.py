@@ -14,11 +14,18 @@ import io
 import json
 import os
 import platform
+import shlex
 import subprocess
+import sys
 import tempfile
+import time
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from albench.errors import RunFolderError
 
 ROUND_COLUMNS = [
     "dataset", "backend", "strategy", "preset", "seed", "round", "n_labeled", "n_boxes_labeled",
@@ -29,12 +36,22 @@ ROUND_COLUMNS = [
 ]
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what a plain open() would give (mkstemp gives 0600)
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary sibling, fsync, then rename over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -61,9 +78,44 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def round_row(cfg: Any, round_: int, labeled: Mapping[int, Any], metrics: Mapping[str, Any], *,
+              t_train: float, t_infer: float, t_eval: float, t_round: float, cached: bool,
+              t_train_aux: float = 0.0,
+              selected: np.ndarray | None = None, t_select: float = 0.0,
+              t_strategy_train: float = 0.0, peak_gpu_mb: float = 0.0) -> dict:
+    """One round's row of ``rounds.csv``, every column of :data:`ROUND_COLUMNS` filled.
+
+    ``metrics`` is the evaluator's row (ap, ap50, ap75, per_class_ap); ``selected`` the ids
+    chosen after this round's evaluation (None in the last round).
+    """
+    from albench.pool import ids_sha256
+
+    row = {"dataset": cfg.dataset, "backend": cfg.backend, "strategy": cfg.strategy,
+           "preset": cfg.preset, "seed": cfg.seed, "round": round_, "n_labeled": len(labeled),
+           "n_boxes_labeled": sum(a.n_boxes for a in labeled.values()), **metrics,
+           "t_train_s": t_train, "t_train_aux_s": t_train_aux, "t_infer_s": t_infer,
+           "t_eval_s": t_eval,
+           "t_select_s": t_select, "t_strategy_train_s": t_strategy_train,
+           "t_round_s": t_round, "peak_rss_mb": peak_rss_mb(), "peak_gpu_mb": peak_gpu_mb,
+           "n_selected": 0 if selected is None else len(selected),
+           "selection_sha256": "" if selected is None else ids_sha256(selected),
+           "round0_cached": int(cached)}
+    _check_columns(row)
+    return row
+
+
+def _check_columns(row: Mapping[str, Any]) -> None:
+    unknown = sorted(set(row) - set(ROUND_COLUMNS))
+    missing = sorted(set(ROUND_COLUMNS) - set(row))
+    if unknown or missing:
+        raise ValueError(f"a rounds.csv row must have exactly ROUND_COLUMNS; unknown keys "
+                         f"{unknown}, missing keys {missing}")
+
+
 def write_rows(path: Path, rows: Iterable[dict]) -> None:
+    """``rounds.csv``; a row with a key outside :data:`ROUND_COLUMNS` is an error."""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=ROUND_COLUMNS, extrasaction="ignore",
+    writer = csv.DictWriter(buf, fieldnames=ROUND_COLUMNS, extrasaction="raise",
                             lineterminator="\n")
     writer.writeheader()
     for row in rows:
@@ -72,10 +124,35 @@ def write_rows(path: Path, rows: Iterable[dict]) -> None:
 
 
 def read_rows(path: Path) -> list[dict]:
-    if not Path(path).exists():
+    """The rows of a ``rounds.csv`` ([] when there is none); a file that is not one albench
+    wrote (undecodable, wrong header, a row without a whole round number) is a
+    :class:`RunFolderError`."""
+    path = Path(path)
+    if not path.exists() or path.stat().st_size == 0:
         return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            header = reader.fieldnames or []
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
+        raise damaged(path.parent, f"{path.name} cannot be read ({exc})") from None
+    absent = [c for c in ("round", "n_labeled", "ap50") if c not in header]
+    if absent:
+        raise damaged(path.parent, f"{path.name} lacks the column(s) {', '.join(absent)}")
+    for i, row in enumerate(rows, start=2):
+        if None in row or None in row.values() or not str(row["round"]).isdigit():
+            raise damaged(path.parent, f"line {i} of {path.name} is not a complete round row")
+    return rows
+
+
+def damaged(run_dir: Path, what: str) -> RunFolderError:
+    """The error for a run folder albench cannot trust: what is wrong and how to start over."""
+    return RunFolderError(
+        f"The run folder {run_dir} is damaged: {what}. Its results cannot be trusted or "
+        "resumed. Run the same command with --force to start this run over (this deletes "
+        "the folder), or move the folder away to keep it."
+    )
 
 
 def write_jsonl(path: Path, records: Iterable[dict]) -> None:
@@ -83,9 +160,30 @@ def write_jsonl(path: Path, records: Iterable[dict]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    if not Path(path).exists():
+    path = Path(path)
+    if not path.exists():
         return []
-    return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+    try:
+        records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()
+                   if line.strip()]
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise damaged(path.parent, f"{path.name} cannot be read ({exc})") from None
+    if not all(isinstance(r, dict) for r in records):
+        raise damaged(path.parent, f"{path.name} holds lines that are not records")
+    return records
+
+
+def command_line() -> str:
+    """The command that started this process, as one shell line."""
+    argv = list(sys.argv)
+    if argv and argv[0].endswith(("albench/__main__.py", "albench/cli.py")):
+        argv = ["python", "-m", "albench", *argv[1:]]
+    return shlex.join(argv)
+
+
+def now_iso() -> str:
+    """The current local time, ISO 8601 with the UTC offset (seconds)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def run_complete(run_dir: Path) -> bool:

@@ -58,16 +58,16 @@ def parse_seeds(spec: str | int | Sequence[int]) -> list[int]:
     if not isinstance(spec, str):
         return list(dict.fromkeys(int(s) for s in spec))
     seeds: list[int] = []
-    try:
-        for part in filter(None, (p.strip() for p in spec.split(","))):
-            low, dash, high = part.partition("-")
-            lo, hi = (int(low), int(high)) if dash else (int(low), int(low))
-            if hi < lo:
-                raise ValueError(part)
-            seeds.extend(range(lo, hi + 1))
-    except ValueError:
-        raise ConfigError(f"Seeds {spec!r} are neither a range nor a list: give them as 0-4, "
-                          "0,2,5 or a mix such as 0-2,7.") from None
+    for part in filter(None, (p.strip() for p in spec.split(","))):
+        low, dash, high = part.partition("-")
+        if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+            raise ConfigError(f"Seeds {spec!r} are not seeds: give whole numbers of at least 0 "
+                              "as a range 0-4, a list 0,2,5 or a mix such as 0-2,7.")
+        lo, hi = (int(low), int(high)) if dash else (int(low), int(low))
+        if hi < lo:
+            raise ConfigError(f"The seed range {part!r} is reversed: write it low to high, "
+                              f"as {hi}-{lo}.")
+        seeds.extend(range(lo, hi + 1))
     if not seeds:
         raise ConfigError("No seeds given: pass --seeds 0-4 (or leave it out for the preset's).")
     return list(dict.fromkeys(seeds))
@@ -83,8 +83,12 @@ def parse_strategies(spec: str | Sequence[str]) -> list[str]:
         return list(strategies.available())
     if not names:
         raise ConfigError("No strategies given: pass --strategies random,entropy (or all).")
+    known = strategies.available()
     for name in names:
-        strategies.get_strategy(name)
+        if name not in known:
+            raise ConfigError(f"Unknown strategy {name!r}. Known strategies: "
+                              f"{', '.join(known)}. Pass them with --strategies "
+                              "(a comma list, or all; see `python -m albench list`).")
     return list(dict.fromkeys(names))
 
 
@@ -110,19 +114,13 @@ def merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _full_options(strategy_options: Mapping[str, Mapping[str, Any]],
-                  names: list[str]) -> dict[str, dict[str, Any]]:
-    """Every strategy's options, typed and with defaults filled in (as the loop records them)."""
-    from strategies import get_strategy
-    from strategies.base import resolve_options
-
+def _check_option_names(strategy_options: Mapping[str, Mapping[str, Any]],
+                        names: list[str]) -> None:
     for name in strategy_options:
         if name not in names:
             raise ConfigError(f"Options are given for strategy {name!r}, which is not in the "
                               f"sweep ({', '.join(names)}): add it to the strategies or drop "
                               "its options.")
-    return {name: resolve_options(get_strategy(name), dict(strategy_options.get(name, {})))
-            for name in names}
 
 
 def expand_grid(strategies: str | Sequence[str], seeds: str | Sequence[int] | None = None,
@@ -136,7 +134,8 @@ def expand_grid(strategies: str | Sequence[str], seeds: str | Sequence[int] | No
     ``seeds=None`` takes each preset's seed count (0 .. n-1).
     """
     names = parse_strategies(strategies)
-    options = _full_options(strategy_options or {}, names)
+    options = dict(strategy_options or {})
+    _check_option_names(options, names)
     grid: dict[str, RunConfig] = {}
     for setting in settings or [{}]:
         params = merge(overrides, setting)
@@ -146,7 +145,7 @@ def expand_grid(strategies: str | Sequence[str], seeds: str | Sequence[int] | No
         for seed in parse_seeds(seeds) if seeds is not None else range(PRESETS[name].seeds):
             for strategy in names:
                 cfg = resolve(name, strategy=strategy, seed=seed,
-                              strategy_options=dict(options[strategy]), **params)
+                              strategy_options=dict(options.get(strategy, {})), **params)
                 grid.setdefault(cfg.run_id(), cfg)
     return list(grid.values())
 
@@ -163,7 +162,6 @@ def run_one(cfg: RunConfig, out: str, threads: int | None = None) -> SweepOutcom
             import torch
 
             torch.set_num_threads(threads)
-        cfg = RunConfig.from_dict(cfg.to_dict())  # the loop writes to the config it is given
         result = ActiveLearningLoop(cfg, Path(out)).run()
         ap50 = float(result.rows[-1]["ap50"]) if result.rows else None
         return SweepOutcome(run_id, result.status, None, time.perf_counter() - t0, ap50)

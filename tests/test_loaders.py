@@ -11,7 +11,7 @@ from PIL import Image
 
 from albench.data import load_dataset
 from albench.data.index import DetectionDataset
-from albench.errors import DatasetError
+from albench.errors import ConfigError, DatasetError
 
 
 def write_image(path: Path, size: tuple[int, int] = (64, 48)) -> None:
@@ -56,7 +56,7 @@ def user_coco(tmp_path: Path) -> dict:
 
 
 def test_coco_json_loads_contiguous_labels_and_xyxy_boxes(user_coco: dict) -> None:
-    ds = load_dataset("coco-json", **user_coco, unrelated_option=1)
+    ds = load_dataset("coco-json", **user_coco)
     assert isinstance(ds, DetectionDataset)
     assert ds.classes == ["cat", "dog", "owl"] and ds.category_ids == [3, 7, 12]
     assert ds.pool_ids.tolist() == [1, 2, 5] and ds.test_ids.tolist() == [9]
@@ -78,8 +78,7 @@ def test_crowd_boxes_are_ignored(user_coco: dict) -> None:
 def test_boxes_are_clipped_and_zero_area_ones_dropped_and_counted(user_coco: dict) -> None:
     ds = load_dataset("coco-json", **user_coco)
     np.testing.assert_allclose(ds.annotations[2].boxes, [[50, 40, 64, 48]])
-    assert "train.json: dropped 1 boxes of zero area (after clipping to the image)" \
-        in ds.warnings
+    assert "train.json: dropped 1 boxes of zero or negative width or height" in ds.warnings
     assert any(w.startswith("train.json: clipped 1 boxes") for w in ds.warnings)
 
 
@@ -94,13 +93,65 @@ def test_sizes_missing_from_the_json_are_read_from_the_image(tmp_path: Path) -> 
 
 
 def test_shared_image_ids_give_the_test_split_fresh_ids(tmp_path: Path) -> None:
-    train = coco_doc([(1, "a.png"), (2, "b.png")], [])
+    train = coco_doc([(1, "a.png"), (2, "b.png")],
+                     [{"image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5]}])
     test = coco_doc([(2, "c.png")], [{"image_id": 2, "category_id": 7, "bbox": [1, 1, 5, 5]}])
     ds = load_dataset("coco-json", **write_coco_json(tmp_path, train, test,
                                                      ("a.png", "b.png", "c.png")))
     assert ds.pool_ids.tolist() == [1, 2] and ds.test_ids.tolist() == [3]
     assert ds.images.files[3].name == "c.png" and ds.annotations[3].labels.tolist() == [1]
     assert any("fresh ids" in w for w in ds.warnings)
+
+
+def test_unknown_option_is_an_error_listing_the_valid_ones(user_coco: dict) -> None:
+    with pytest.raises(ConfigError, match=r"no option 'verify_limt'.*verify_limit=20000"):
+        load_dataset("coco-json", **user_coco, verify_limt=5)
+    with pytest.raises(ConfigError, match=r"'shapes' has no option 'pool_sise'.*pool_size=1000"):
+        load_dataset("shapes", pool_sise=2000)
+
+
+def test_a_pool_without_any_box_is_an_error(tmp_path: Path) -> None:
+    train = coco_doc([(1, "a.png"), (2, "b.png")], [])
+    test = coco_doc([(3, "c.png")], [{"image_id": 3, "category_id": 7, "bbox": [1, 1, 5, 5]}])
+    opts = write_coco_json(tmp_path, train, test, ("a.png", "b.png", "c.png"))
+    with pytest.raises(DatasetError, match=r"none of its 2 pool images has a box"):
+        load_dataset("coco-json", **opts)
+
+
+def test_a_pool_with_few_boxed_images_warns(tmp_path: Path) -> None:
+    names = [f"{i}.png" for i in range(5)]
+    train = coco_doc(list(enumerate(names[:4])),
+                     [{"image_id": 0, "category_id": 3, "bbox": [1, 1, 5, 5]}])
+    test = coco_doc([(9, names[4])], [{"image_id": 9, "category_id": 3, "bbox": [1, 1, 5, 5]}])
+    ds = load_dataset("coco-json", **write_coco_json(tmp_path, train, test, tuple(names)))
+    assert "train.json: only 1 of 4 pool images have boxes" in " ".join(ds.warnings)
+
+
+def test_test_images_that_are_pool_images_are_a_leak(tmp_path: Path) -> None:
+    box = {"category_id": 3, "bbox": [1, 1, 5, 5]}
+    train = coco_doc([(1, "a.png"), (2, "b.png")], [{"image_id": 1, **box},
+                                                    {"image_id": 2, **box}])
+    test = coco_doc([(70, "b.png")], [{"image_id": 70, **box}])  # same file, another id
+    opts = write_coco_json(tmp_path, train, test, ("a.png", "b.png"))
+    with pytest.raises(DatasetError, match=r"1 test images are also pool images.*b\.png"):
+        load_dataset("coco-json", **opts)
+    ds = load_dataset("coco-json", **opts, allow_test_in_pool=True)
+    assert any("also pool images" in w for w in ds.warnings)
+
+
+def test_dropped_boxes_are_counted_per_kind(tmp_path: Path) -> None:
+    train = coco_doc([(1, "a.png")], [
+        {"image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5]},
+        {"image_id": 1, "category_id": 3, "bbox": [1, 1, -4, 5]},  # negative width
+        {"image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 0]},  # zero height
+        {"image_id": 1, "category_id": 3, "bbox": [200, 200, 5, 5]},  # outside the image
+    ])
+    test = coco_doc([(2, "b.png")], [{"image_id": 2, "category_id": 3, "bbox": [1, 1, 5, 5]}])
+    ds = load_dataset("coco-json", **write_coco_json(tmp_path, train, test, ("a.png", "b.png")))
+    assert "train.json: dropped 2 boxes of zero or negative width or height" in ds.warnings
+    assert ("train.json: dropped 1 boxes lying outside their image (no area left after "
+            "clipping to it)") in ds.warnings
+    assert ds.annotations[1].boxes.shape == (1, 4)
 
 
 def test_unknown_category_id_is_fatal(tmp_path: Path) -> None:

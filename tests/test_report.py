@@ -143,3 +143,27 @@ def test_label_shared_by_different_options_is_split(tmp_path: Path) -> None:
     md = (index.parent / "toy_fake_quick_abc123de" / "report.md").read_text()
     assert set(aubc_table(md)) == {"random", "entropy", "entropy (agg=max)"}
     assert "0 skipped" in index.read_text()
+
+
+def test_one_seed_prints_no_interval(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    for strategy in ("random", "entropy"):
+        write_run(root, strategy, 0)
+    index = write_report(root, tmp_path / "report")
+    table = aubc_table((index.parent / "toy_fake_quick_abc123de" / "report.md").read_text())
+    assert table["entropy"][1] == "1"
+    assert table["entropy"][3] == "n/a" and table["entropy"][5] == "n/a"
+    assert table["entropy"][7] == "n/a" and table["random"][3] == "n/a"
+
+
+def test_settings_with_the_same_title_are_told_apart(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    for seed in range(2):
+        write_run(root, "random", seed)
+        other = write_run(root, "random", seed, options={"b": 1})  # another setting
+        manifest = json.loads((other / "manifest.json").read_text())
+        manifest["setting_hash"] = "fff999"
+        manifest["config"]["budget"] = 80
+        (other / "manifest.json").write_text(json.dumps(manifest))
+    text = write_report(root, tmp_path / "report").read_text()
+    assert "setting abc123de: budget = 50" in text and "setting fff999: budget = 80" in text

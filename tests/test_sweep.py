@@ -141,11 +141,18 @@ def test_failing_runs_are_recorded_and_the_rest_complete(swept, tmp_path, capsys
     sweep_file.write_text(yaml.safe_dump({
         "strategies": ["random", "sweep-raises"], "seeds": [0],
         "settings": [{}, {"backend_options": {"bogus": 1}}]}))
+    before = files(tmp_path)
+    code = main(["sweep", "--config", str(sweep_file), *SWEEP_CLI, "--out", str(tmp_path)])
+    text = capsys.readouterr()
+    assert code == 2 and "no option 'bogus'" in text.err  # the grid is checked before any run
+    assert files(tmp_path) == before
+    sweep_file.write_text(yaml.safe_dump({"strategies": ["random", "sweep-raises"],
+                                          "seeds": [0]}))
     code = main(["sweep", "--config", str(sweep_file), *SWEEP_CLI, "--out", str(tmp_path)])
     text = capsys.readouterr()
     assert code == 1
-    assert "RuntimeError: boom" in text.out and "no option 'bogus'" in text.out
-    assert "1 of 4 runs complete, 3 failed" in text.out
+    assert "RuntimeError: boom" in text.out
+    assert "1 of 2 runs complete, 1 failed" in text.out
     finished = [p.parent.name for p in tmp_path.glob("*/manifest.json")
                 if json.loads(p.read_text())["status"] == "complete"]
     assert finished == [random0]
@@ -156,9 +163,11 @@ def test_seed_syntax():
     assert parse_seeds("0,2,5") == [0, 2, 5]
     assert parse_seeds("0-2,7,1") == [0, 1, 2, 7]
     assert parse_seeds(3) == [3] and parse_seeds([4, 1]) == [4, 1]
-    for bad in ("2-0", "a", "", "1-"):
+    for bad in ("a", "", "1-", "-1"):
         with pytest.raises(ConfigError, match="0-4"):
             parse_seeds(bad)
+    with pytest.raises(ConfigError, match="reversed.*0-2"):
+        parse_seeds("2-0")
     configs = plan(["--strategies", "random", "--seeds", "0-2", *SWEEP_CLI]).configs
     assert [c.seed for c in configs] == [0, 1, 2]
     assert [c.seed for c in grid("random", seeds=None)] == list(range(PRESETS["smoke"].seeds))

@@ -53,25 +53,31 @@ class BoxTally:
 
     source: str
     clipped: int = 0
-    dropped: int = 0
+    dropped: int = 0  # outside their image: no area left after clipping
+    degenerate: int = 0  # zero or negative width or height as given
 
     def clean(self, boxes: np.ndarray, labels: np.ndarray, ignore: np.ndarray,
               size: Size) -> Annotation:
         """Clip ``boxes`` (xyxy) to the image and drop those left with no area."""
         boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
         before = boxes.copy()
+        flat = (before[:, 2] - before[:, 0] <= 1e-3) | (before[:, 3] - before[:, 1] <= 1e-3)
         keep = validate_boxes(boxes, *size)
         moved = np.abs(before - boxes).max(axis=1, initial=0.0) > CLIP_TOLERANCE
         self.clipped += int((moved & keep).sum())
-        self.dropped += int((~keep).sum())
+        self.degenerate += int((~keep & flat).sum())
+        self.dropped += int((~keep & ~flat).sum())
         return Annotation(boxes[keep], np.asarray(labels, np.int64)[keep],
                           np.asarray(ignore, bool)[keep])
 
     def messages(self) -> list[str]:
         out = []
+        if self.degenerate:
+            out.append(f"{self.source}: dropped {self.degenerate} boxes of zero or negative "
+                       "width or height")
         if self.dropped:
-            out.append(f"{self.source}: dropped {self.dropped} boxes of zero area "
-                       "(after clipping to the image)")
+            out.append(f"{self.source}: dropped {self.dropped} boxes lying outside their image "
+                       "(no area left after clipping to it)")
         if self.clipped:
             out.append(f"{self.source}: clipped {self.clipped} boxes reaching more than "
                        f"{CLIP_TOLERANCE:g} px past their image")
@@ -169,9 +175,42 @@ class Split:
                      {mapping[i]: a for i, a in self.annotations.items()})
 
 
+FEW_WITH_BOXES = 0.5  # below this share of pool images with boxes, a warning
+
+
+def check_pool(pool: Split, test: Split, warnings: list[str],
+               allow_test_in_pool: bool = False) -> None:
+    """A pool that can give a learning curve, and a test split that does not leak into it."""
+    with_boxes = sum(a.n_boxes > 0 for a in pool.annotations.values())
+    if not with_boxes:
+        raise DatasetError(
+            f"{pool.source}: none of its {len(pool.files)} pool images has a box, so no "
+            "detector can learn from it. Check that the annotation file's 'annotations' "
+            "list is filled and that its image_id values match the 'images' ids."
+        )
+    if with_boxes < FEW_WITH_BOXES * len(pool.files):
+        warnings.append(f"{pool.source}: only {with_boxes} of {len(pool.files)} pool images "
+                        "have boxes; most labels a strategy buys will be empty images")
+    pool_files = {os.path.realpath(p) for p in pool.files.values()}
+    shared = sorted(os.path.realpath(p) for p in test.files.values()
+                    if os.path.realpath(p) in pool_files)
+    if shared and not allow_test_in_pool:
+        raise DatasetError(
+            f"{len(shared)} test images are also pool images (the same files, e.g. "
+            f"{shared[0]}): the detector would be tested on images it may be trained on. "
+            "Make the test annotation file list other images than the pool's, or pass "
+            "--dataset-opt allow_test_in_pool=true to accept the leak knowingly."
+        )
+    if shared:
+        warnings.append(f"{len(shared)} test images are also pool images "
+                        "(allow_test_in_pool=true)")
+
+
 def assemble(name: str, classes: list[str], category_ids: list[int], pool: Split,
-             test: Split, warnings: list[str], params: dict) -> DetectionDataset:
+             test: Split, warnings: list[str], params: dict,
+             allow_test_in_pool: bool = False) -> DetectionDataset:
     """One dataset from a pool and a test split; test ids that clash get fresh ids."""
+    check_pool(pool, test, warnings, allow_test_in_pool)
     clash = sorted(set(pool.files) & set(test.files))
     if clash:
         start = max(max(pool.files), max(test.files)) + 1
@@ -324,8 +363,8 @@ def category_index(files: Iterable[CocoFile]) -> tuple[dict[int, int], list[int]
 
 
 def load_coco_files(name: str, train: CocoFile, test: CocoFile, verify_limit: int,
-                    fixes: tuple[str, str], params: dict,
-                    keep_empty: bool = True) -> DetectionDataset:
+                    fixes: tuple[str, str], params: dict, keep_empty: bool = True,
+                    allow_test_in_pool: bool = False) -> DetectionDataset:
     """The dataset of a pool file and a test file (``fixes``: advice for missing images)."""
     label_of, category_ids, classes = category_index([train, test])
     require_files(train.files, str(train.path), fixes[0])
@@ -337,15 +376,17 @@ def load_coco_files(name: str, train: CocoFile, test: CocoFile, verify_limit: in
         with_boxes = [i for i, a in pool.annotations.items() if a.n_boxes > 0]
         params = dict(params, pool_images_without_boxes=len(pool.files) - len(with_boxes))
         pool = pool.keep(with_boxes)
-    return assemble(name, classes, category_ids, pool, test.split(label_of, verify, warnings),
-                    warnings, params)
+    ds = assemble(name, classes, category_ids, pool, test.split(label_of, verify, warnings),
+                  warnings, params, allow_test_in_pool)
+    ds.sources = [str(train.path.resolve()), str(test.path.resolve())]
+    return ds
 
 
 @register_loader("coco", "COCO 2017: pool = train2017 images with boxes (117,266), "
                          "test = val2017 (5,000); 80 classes. Root: --data-root or "
                          f"${COCO_ENV}.")
 def load_coco(data_root: str | os.PathLike | None = None, keep_empty: bool = False,
-              verify_limit: int = VERIFY_LIMIT, **_) -> DetectionDataset:
+              verify_limit: int = VERIFY_LIMIT) -> DetectionDataset:
     root, origin = resolve_root(data_root, COCO_ENV, COCO_DEFAULT_ROOT)
     anns = {s: root / "annotations" / f"instances_{s}2017.json" for s in ("train", "val")}
     absent = [str(p.relative_to(root)) for p in anns.values() if not p.is_file()]
@@ -371,7 +412,8 @@ def load_coco_json(ann_train: str | os.PathLike | None = None,
                    ann_test: str | os.PathLike | None = None,
                    images: str | os.PathLike | None = None,
                    images_test: str | os.PathLike | None = None,
-                   verify_limit: int = VERIFY_LIMIT, **_) -> DetectionDataset:
+                   verify_limit: int = VERIFY_LIMIT,
+                   allow_test_in_pool: bool = False) -> DetectionDataset:
     given = {"--ann-train": ann_train, "--ann-test": ann_test, "--images": images}
     missing = [flag for flag, value in given.items() if not value]
     if missing:
@@ -398,4 +440,5 @@ def load_coco_json(ann_train: str | os.PathLike | None = None,
                                                 ("--images-test", test_dir)))
     params = {"ann_train": str(train.path.resolve()), "ann_test": str(test.path.resolve()),
               "images": str(image_dir.resolve()), "images_test": str(test_dir.resolve())}
-    return load_coco_files("coco-json", train, test, verify_limit, (train_fix, test_fix), params)
+    return load_coco_files("coco-json", train, test, verify_limit, (train_fix, test_fix), params,
+                           allow_test_in_pool=allow_test_in_pool)

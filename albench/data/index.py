@@ -104,6 +104,7 @@ class DetectionDataset:
     test_ids: np.ndarray
     warnings: list[str] = field(default_factory=list)
     params: dict = field(default_factory=dict)
+    sources: list[str] = field(default_factory=list)  # annotation files read (run manifests)
     _fingerprint: str | None = None
 
     @property
@@ -136,7 +137,7 @@ class DetectionDataset:
         params = dict(self.params, pool_subsample=n, pool_subsample_seed=seed)
         return DetectionDataset(self.name, self.classes, self.category_ids, self.images,
                                 self.annotations, keep, self.test_ids, list(self.warnings),
-                                params)
+                                params, list(self.sources))
 
     def coco_gt(self, ids: Iterable[int]) -> dict:
         """COCO-format ground truth for ``ids`` (category id = contiguous index + 1)."""

@@ -344,7 +344,7 @@ def _read(folder: Path, params: dict) -> DetectionDataset:
                  "near-duplicate frames, small objects; generated offline, no download")
 def load(cache_dir: str | Path | None = None, seed: int = 0, image_size: int = 128,
          pool_size: int = 1000, test_size: int = 250, num_classes: int = 6,
-         imbalance: float = 1.8, duplication: float = 0.5, **_ignored) -> DetectionDataset:
+         imbalance: float = 1.8, duplication: float = 0.5) -> DetectionDataset:
     """Generate (once, cached) and load the ``shapes`` dataset.
 
     ``imbalance``: Zipf exponent of the pool's class frequencies (class k has weight

@@ -160,7 +160,7 @@ def read_split(devkit: Path, images: list[VocImage], ids: dict[VocImage, int], s
 @register_loader("voc", "PASCAL VOC: pool = VOC2007+2012 trainval (16,551), test = VOC2007 "
                         f"test (4,952); 20 classes. Root: --data-root or ${VOC_ENV}.")
 def load_voc(data_root: str | os.PathLike | None = None, years: str | list = "2007,2012",
-             verify_limit: int = VERIFY_LIMIT, **_) -> DetectionDataset:
+             verify_limit: int = VERIFY_LIMIT) -> DetectionDataset:
     wanted = parse_years(years)
     root, origin = resolve_root(data_root, VOC_ENV, VOC_DEFAULT_ROOT)
     devkit = find_devkit(root, wanted + [2007])
@@ -202,5 +202,9 @@ def load_voc(data_root: str | os.PathLike | None = None, years: str | list = "20
     test = read_split(devkit, test_images, ids, "VOC2007 test", verify, warnings)
     params = {"root": str(devkit.resolve()), "years": found, "years_requested": wanted,
               "pool_sets": [f"VOC{y}/trainval" for y in found], "test_set": "VOC2007/test"}
-    return assemble("voc", list(VOC_CLASSES), list(range(1, len(VOC_CLASSES) + 1)), pool, test,
-                    warnings, params)
+    ds = assemble("voc", list(VOC_CLASSES), list(range(1, len(VOC_CLASSES) + 1)), pool, test,
+                  warnings, params)
+    ds.sources = [str((devkit / s).resolve()) for s in
+                  [f"VOC{y}/ImageSets/Main/trainval.txt" for y in found]
+                  + ["VOC2007/ImageSets/Main/test.txt"]]
+    return ds

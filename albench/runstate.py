@@ -1,0 +1,146 @@
+"""What a run folder says about the run, checked before it is trusted.
+
+A run folder is tied to the data it was run on: the manifest records the dataset's
+fingerprint (and, for datasets read from annotation files, each file's size and
+modification time). A finished run whose files changed is compared by fingerprint before
+it counts as complete, and an interrupted run resumes only when its data are unchanged
+and its rows, selections and label state agree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from albench.errors import RunFolderError
+from albench.results import damaged, read_jsonl, read_rows
+
+
+@dataclass
+class Resume:
+    """A checked saved state: rounds ``0..next_round-1`` are done."""
+
+    next_round: int
+    labeled_round: np.ndarray
+    rows: list[dict]
+    selections: list[dict]
+
+
+def source_stats(paths: Iterable[str]) -> dict[str, list[int]]:
+    """``{path: [size, mtime_ns]}`` of the dataset's source files (cheap to recompute)."""
+    out = {}
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out[str(p)] = [st.st_size, st.st_mtime_ns]
+        except OSError:
+            out[str(p)] = [-1, -1]
+    return out
+
+
+def read_manifest(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        return None
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError, OSError) as exc:
+        raise damaged(run_dir, f"manifest.json cannot be read ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise damaged(run_dir, "manifest.json is not a record")
+    return manifest
+
+
+def sources_unchanged(run_dir: Path) -> bool:
+    """True when the manifest records source files and none changed size or time since.
+    False means: load the data and compare fingerprints (:func:`check_fingerprint`)."""
+    manifest = read_manifest(run_dir) or {}
+    recorded = (manifest.get("dataset") or {}).get("sources")
+    if recorded is None:  # generated data (its config hash covers it) or an older run
+        return not (manifest.get("dataset") or {}).get("params", {}).get("ann_train")
+    return source_stats(recorded) == recorded
+
+
+def check_fingerprint(run_dir: Path, fingerprint: str, dataset: str) -> None:
+    """The run folder was made with data of this fingerprint, or a :class:`RunFolderError`."""
+    manifest = read_manifest(run_dir)
+    if manifest is None:
+        return
+    recorded = (manifest.get("dataset") or {}).get("fingerprint")
+    if recorded != fingerprint:
+        what = "finished" if manifest.get("status") == "complete" else "was started"
+        raise RunFolderError(
+            f"The run in {run_dir} {what} on different data: the {dataset!r} dataset's "
+            f"fingerprint is now {fingerprint[:12]}, the run recorded "
+            f"{str(recorded)[:12]}. Its results do not describe the data you have now. "
+            "Run the same command with --force to start it over on the current data, or "
+            "restore the data the run was made with."
+        )
+
+
+def load_resume(run_dir: Path, pool_ids: np.ndarray) -> Resume | None:
+    """The saved state of an interrupted run, checked; None when there is none.
+
+    Rows and selections of rounds at or after ``next_round`` (written before a crash
+    stopped the round's commit) are dropped; earlier rounds must all be there and agree
+    with the label state, or the folder is reported as damaged.
+    """
+    run_dir = Path(run_dir)
+    saved = run_dir / "state" / "state.json"
+    if not saved.exists():
+        if (run_dir / "rounds.csv").exists() and read_rows(run_dir / "rounds.csv"):
+            raise damaged(run_dir, "rounds.csv holds rounds but state/state.json is missing")
+        return None
+    try:
+        blob: Any = json.loads(saved.read_text(encoding="utf-8"))
+        start = int(blob["next_round"])
+        labeled_round = np.asarray(blob["labeled_round"], np.int64)
+    except (UnicodeDecodeError, ValueError, OSError, KeyError, TypeError) as exc:
+        raise damaged(run_dir, f"state/state.json cannot be read ({exc})") from None
+    if labeled_round.shape != (len(pool_ids),):
+        raise damaged(run_dir, f"the label state covers {labeled_round.size} images, the pool "
+                               f"has {len(pool_ids)}")
+    rows = [r for r in read_rows(run_dir / "rounds.csv") if int(r["round"]) < start]
+    selections = [s for s in read_jsonl(run_dir / "selections.jsonl")
+                  if int(s.get("round", -1)) < start]
+    problems = _inconsistencies(start, labeled_round, np.asarray(pool_ids, np.int64), rows,
+                                selections)
+    if problems:
+        raise damaged(run_dir, "; ".join(problems))
+    return Resume(start, labeled_round, rows, selections)
+
+
+def _inconsistencies(start: int, labeled_round: np.ndarray, pool_ids: np.ndarray,
+                     rows: list[dict], selections: list[dict]) -> list[str]:
+    from albench.pool import ids_sha256
+
+    problems = []
+    rounds = [int(r["round"]) for r in rows]
+    if rounds != list(range(start)):
+        problems.append(f"the state says rounds 0..{start - 1} are done but rounds.csv holds "
+                        f"rounds {rounds or 'none'}")
+        return problems
+    for r in rows:
+        k = int(r["round"])
+        have = int(((labeled_round >= 0) & (labeled_round <= k)).sum())
+        if str(r["n_labeled"]) != str(have):
+            problems.append(f"round {k} of rounds.csv has {r['n_labeled']} labeled images, "
+                            f"the label state {have}")
+    by_round = {int(s["round"]): s for s in selections}
+    for r in rows:
+        k = int(r["round"])
+        if r.get("selection_sha256"):
+            sel = by_round.get(k)
+            added = pool_ids[labeled_round == k + 1]
+            if sel is None:
+                problems.append(f"selections.jsonl lacks round {k}")
+            elif (sel.get("sha256") != r["selection_sha256"]
+                  or ids_sha256(np.asarray(sel.get("ids", []), np.int64)) != ids_sha256(added)):
+                problems.append(f"the round-{k} selection differs between selections.jsonl, "
+                                "rounds.csv and the label state")
+    return problems

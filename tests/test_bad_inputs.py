@@ -1,0 +1,168 @@
+"""Bad input, one row each: the exit code, a phrase the one-paragraph message must hold, no
+traceback, and every file already in the results folder byte-identical afterwards.
+
+Rows that are arguments fail before any data is loaded; rows that damage a run folder
+write it by hand (no training), so the whole table runs in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from albench.cli import main
+from albench.config import resolve
+from tests.conftest import TINY, TINY_CLI
+
+EARLIER_ID = "shapes-yolo-random-s9-00000000"
+
+
+def cli(args: list[str], capsys) -> tuple[int, str]:
+    try:
+        code = main(args)
+    except SystemExit as exc:  # argparse's own usage errors
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out + out.err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def out(tmp_path: Path) -> Path:
+    """A results folder that already holds a finished run."""
+    folder = tmp_path / "results"
+    run = folder / EARLIER_ID
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"status": "complete"}))
+    (run / "rounds.csv").write_text("round,n_labeled,ap50\n0,16,0.5\n")
+    return folder
+
+
+# ------------------------------------------------------------------ arguments
+ARGUMENT_ROWS = [
+    # (arguments, phrase the message must contain)
+    (["--seed", "-1"], "--seed must be a whole number of at least 0"),
+    (["--device", "tpu"], "--device 'tpu' is not a device"),
+    (["--device", "meta"], "--device 'meta' is not a device"),
+    (["--device", "cuda:99"], "--device cuda:99 was asked for"),
+    (["--pool-subsample", "-5"], "--pool-subsample must be a whole number of at least 1"),
+    (["--pool-subsample", "5000"], "--pool-subsample 5000 is more than the 80 pool images"),
+    (["--initial", "1.5"], "--initial 1.5 is neither a count nor a share"),
+    (["--initial", "150%"], "--initial 1.5 is neither a count nor a share"),
+    (["--initial", "0"], "--initial 0 is neither a count nor a share"),
+    (["--budget", "0.001"], "--budget 0.001 of a 80-image pool"),
+    (["--initial", "abc"], "is neither a count nor a share such as 5%"),
+    (["--rounds", "-1"], "--rounds must be a whole number of at least 0"),
+    (["--budget", "5000"], "does not fit the pool"),
+    (["--backend-opt", "imgsz=abc"], "--backend-opt imgsz='abc' is not a valid int"),
+    (["--backend-opt", "epochs=0"], "--backend-opt epochs must be a whole number of at least 1"),
+    (["--backend-opt", "warm_epochs=-2"], "--backend-opt warm_epochs must be a whole number"),
+    (["--backend-opt", "batch=0"], "--backend-opt batch must be a whole number"),
+    (["--backend-opt", "epoch=3"], "has no option 'epoch'"),
+    (["--dataset-opt", "pool_sise=2000"], "'shapes' has no option 'pool_sise'"),
+    (["--dataset-opt", "pool_size=many"], "--dataset-opt pool_size='many' is not a valid int"),
+    (["--data-root", "/somewhere"], "drop --data-root"),
+    (["--strategy", "nope"], "Unknown strategy 'nope'"),
+    (["--opt", "k=3"], "has no option 'k'"),
+    (["--preset", "nope"], "Unknown preset 'nope'"),
+    (["--dataset", "nope"], "Unknown dataset 'nope'"),
+]
+
+
+@pytest.mark.parametrize("args, phrase", ARGUMENT_ROWS, ids=[" ".join(r[0]) for r in ARGUMENT_ROWS])
+def test_bad_argument(args, phrase, out, capsys):
+    before = snapshot(out)
+    code, text = cli(["run", *TINY_CLI, *args, "--out", str(out), "--quiet"], capsys)
+    assert code == 2
+    assert phrase in " ".join(text.split()), text
+    assert "Traceback" not in text
+    assert snapshot(out) == before
+
+
+def test_sweep_argument_rows(out, capsys):
+    for args, phrase in ((["--strategies", "nope"], "Pass them with --strategies"),
+                         (["--strategies", "random", "--seeds", "3-1"], "'3-1' is reversed"),
+                         (["--strategies", "random", "--seeds", "-1"], "at least 0")):
+        before = snapshot(out)
+        code, text = cli(["sweep", *args, "--out", str(out), "--quiet"], capsys)
+        assert code == 2 and phrase in " ".join(text.split()), text
+        assert "Traceback" not in text and snapshot(out) == before
+
+
+@pytest.mark.parametrize("where", ["parent is a file", "cannot be created"])
+def test_out_that_cannot_be_created(where, tmp_path, capsys):
+    if where == "parent is a file":
+        (tmp_path / "afile").write_text("x")
+        target = tmp_path / "afile" / "results"
+    else:
+        target = Path("/proc/albench-results")  # a filesystem that refuses new folders
+    code, text = cli(["run", *TINY_CLI, "--out", str(target), "--quiet"], capsys)
+    assert code == 2 and "cannot be created" in text and "--out" in text
+    assert "Traceback" not in text
+
+
+# ------------------------------------------------------------------ damaged run folders
+def tiny_run_dir(out: Path) -> Path:
+    return out / resolve("smoke", strategy="random", seed=0, **TINY).run_id()
+
+
+def tiny_fingerprint() -> str:
+    from albench.data import load_dataset
+
+    return load_dataset("shapes", **TINY["dataset_options"]).fingerprint()
+
+
+def write_run(run: Path, status: str, rows: bytes, state: object | None = None,
+              fingerprint: str | None = None) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    manifest = {"status": status, "dataset": {"fingerprint": fingerprint, "sources": {}}}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+    (run / "rounds.csv").write_bytes(rows)
+    if state is not None:
+        (run / "state").mkdir(exist_ok=True)
+        text = state if isinstance(state, str) else json.dumps(state)
+        (run / "state" / "state.json").write_text(text)
+
+
+HEADER = (b"dataset,backend,strategy,preset,seed,round,n_labeled,n_boxes_labeled,ap,ap50,ap75,"
+          b"per_class_ap,t_train_s,t_infer_s,t_eval_s,t_select_s,t_strategy_train_s,t_round_s,"
+          b"peak_rss_mb,peak_gpu_mb,n_selected,selection_sha256,round0_cached\n")
+TWO_ROUNDS = {"next_round": 2, "labeled_round": [0] * 16 + [1] * 8 + [2] * 8 + [-1] * 48}
+
+DAMAGED_ROWS = [
+    # (id, status, rounds.csv bytes, state.json, right fingerprint?, phrase)
+    ("finished, binary garbage in rounds.csv", "complete", b"\xff\xfe\x00garbage\x81", None,
+     True, "rounds.csv cannot be read"),
+    ("finished, rounds.csv of another program", "complete", b"a,b\n1,2\n", None, True,
+     "rounds.csv lacks the column(s) round, n_labeled, ap50"),
+    ("finished, a cut-off row", "complete", HEADER + b"shapes,yolo\n", None, True,
+     "line 2 of rounds.csv is not a complete round row"),
+    ("interrupted, rounds.csv emptied", "running", b"", TWO_ROUNDS, True,
+     "the state says rounds 0..1 are done but rounds.csv holds rounds none"),
+    ("interrupted, state.json garbage", "running", HEADER, "{not json", True,
+     "state/state.json cannot be read"),
+    ("interrupted, state of another pool", "running", HEADER,
+     {"next_round": 1, "labeled_round": [0] * 5}, True, "the label state covers 5 images"),
+    ("interrupted, data changed", "running", HEADER, TWO_ROUNDS, False,
+     "on different data"),
+]
+
+
+@pytest.mark.parametrize("status, rows, state, same_data, phrase",
+                         [r[1:] for r in DAMAGED_ROWS], ids=[r[0] for r in DAMAGED_ROWS])
+def test_damaged_run_folder(status, rows, state, same_data, phrase, out, capsys):
+    run = tiny_run_dir(out)
+    write_run(run, status, rows, state, tiny_fingerprint() if same_data else "0" * 64)
+    before = snapshot(out)
+    code, text = cli(["run", *TINY_CLI, "--out", str(out), "--quiet"], capsys)
+    assert code == 2
+    flat = " ".join(text.split())
+    assert phrase in flat and "--force" in flat, text
+    assert "Traceback" not in text
+    assert snapshot(out) == before

@@ -1,0 +1,190 @@
+"""A run is tied to its config and data, keeps its last round, and owns its folder."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from albench.config import RunConfig, plan_rounds, resolve
+from albench.errors import ConfigError, RunFolderError
+from albench.lock import lock_path, run_lock
+from albench.loop import ActiveLearningLoop
+from albench.results import ROUND_COLUMNS, atomic_write_json, read_rows, write_rows
+from tests.test_loaders import coco_doc, write_coco_json
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ------------------------------------------------------------------ the config
+def test_committed_runs_keep_their_ids():
+    """resolve() of the command that made each committed run gives its folder name."""
+    manifests = sorted((ROOT / "results" / "quick").glob("*/manifest.json"))
+    assert manifests
+    for path in manifests:
+        recorded = json.loads(path.read_text())["config"]
+        cfg = resolve("quick", strategy=recorded["strategy"], seed=recorded["seed"])
+        assert cfg.to_dict() == recorded
+        assert cfg.run_id() == path.parent.name
+
+
+def test_run_config_is_immutable_and_options_are_resolved_once():
+    cfg = resolve("smoke", strategy="entropy", strategy_options={"aggregate": "max"})
+    assert set(cfg.strategy_options) > {"aggregate"}  # defaults filled in by resolve
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        cfg.strategy_options["aggregate"] = "sum"
+    with pytest.raises(TypeError):
+        cfg.backend_options.update(epochs=1)
+    again = resolve("smoke", strategy="entropy", strategy_options=dict(cfg.strategy_options))
+    assert again == cfg and again.run_id() == cfg.run_id()
+    assert pickle.loads(pickle.dumps(cfg)).run_id() == cfg.run_id()
+    assert RunConfig.from_dict(cfg.to_dict()).run_id() == cfg.run_id()
+
+
+@pytest.mark.parametrize("initial, budget, rounds, pool, last", [
+    (10, 5, 4, 100, 4), (10, 30, 4, 100, 3), (10, 45, 4, 100, 2), (50, 50, 1, 100, 1)])
+def test_plan_rounds(initial, budget, rounds, pool, last):
+    got, note = plan_rounds(initial, budget, rounds, pool, "d")
+    assert got == last and (note is None) == (last == rounds)
+    if note:
+        assert f"rounds 0..{last}" in note
+
+
+def test_plan_rounds_rejects_a_budget_beyond_the_pool():
+    with pytest.raises(ConfigError, match="does not fit the pool"):
+        plan_rounds(60, 50, 1, 100, "d")
+
+
+# ------------------------------------------------------------------ the last round
+def test_a_selection_that_empties_the_pool_is_trained_and_evaluated(tiny_cfg, tmp_path, capsys):
+    cfg = tiny_cfg(initial=16, budget=40, rounds=4)  # 16 + 40 + 24 (the rest) of 80
+    result = ActiveLearningLoop(cfg, tmp_path).run()
+    rows = read_rows(result.run_dir / "rounds.csv")
+    assert [int(r["n_labeled"]) for r in rows] == [16, 56, 80]
+    assert [int(r["n_selected"]) for r in rows] == [40, 24, 0]
+    assert "the pool runs out in round 2" in " ".join(capsys.readouterr().err.split())
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "complete" and manifest["rounds_done"] == 3
+    assert manifest["resolved"]["last_round"] == 2
+    assert manifest["started_at"] <= manifest["finished_at"] and manifest["command"]
+    again = ActiveLearningLoop(cfg, tmp_path).run()
+    assert again.status == "already complete" and len(again.rows) == 3
+
+
+# ------------------------------------------------------------------ runs tied to their data
+def small_user_data(tmp: Path) -> dict:
+    names = [f"{i}.png" for i in range(8)]
+    box = {"category_id": 3, "bbox": [8, 8, 30, 20]}
+    train = coco_doc(list(enumerate(names[:6])), [{"image_id": i, **box} for i in range(6)])
+    test = coco_doc([(10, names[6]), (11, names[7])],
+                    [{"image_id": 10, **box}, {"image_id": 11, **box}])
+    return {k: str(v) for k, v in write_coco_json(tmp, train, test, tuple(names)).items()}
+
+
+def test_a_finished_run_whose_data_changed_is_an_error_until_forced(tmp_path):
+    data = small_user_data(tmp_path / "data")
+    cfg = resolve("smoke", dataset="coco-json", initial=2, budget=2, rounds=1,
+                  dataset_options=data,
+                  backend_options={"imgsz": 64, "epochs": 1, "warm_epochs": 1, "batch": 4})
+    out = tmp_path / "out"
+    first = ActiveLearningLoop(cfg, out).run()
+    assert first.status == "complete"
+    ann = Path(data["ann_train"])
+    os.utime(ann, ns=(time.time_ns(), time.time_ns() + 10**9))  # touched, same content
+    assert ActiveLearningLoop(cfg, out).run().status == "already complete"
+    doc = json.loads(ann.read_text())
+    doc["annotations"][0]["bbox"] = [1, 1, 10, 10]
+    ann.write_text(json.dumps(doc))
+    before = (first.run_dir / "rounds.csv").read_bytes()
+    with pytest.raises(RunFolderError, match="finished on different data.*--force"):
+        ActiveLearningLoop(cfg, out).run()
+    assert (first.run_dir / "rounds.csv").read_bytes() == before
+    forced = ActiveLearningLoop(cfg, out, force=True).run()
+    assert forced.status == "complete"
+    assert ActiveLearningLoop(cfg, out).run().status == "already complete"
+
+
+# ------------------------------------------------------------------ the lock
+HOLD = """
+import sys, time
+from albench.lock import run_lock
+with run_lock(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_second_process_is_told_who_holds_the_run_and_a_killed_holder_does_not_block(tmp_path):
+    run_dir = tmp_path / "out" / "some-run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        with pytest.raises(RunFolderError, match=f"another process \\(pid {proc.pid} "):
+            with run_lock(run_dir):
+                pass
+    finally:
+        proc.kill()  # SIGKILL: no clean-up runs in the holder
+        proc.wait()
+    assert lock_path(run_dir).exists()  # left behind by the killed holder
+    with run_lock(run_dir):  # ... and it does not block
+        pass
+    assert not lock_path(run_dir).exists()
+
+
+def test_wait_takes_the_lock_when_the_holder_finishes(tmp_path):
+    run_dir = tmp_path / "some-run"
+    released = threading.Event()
+
+    def hold():
+        with run_lock(run_dir):
+            started.set()
+            time.sleep(0.5)
+            released.set()
+
+    started = threading.Event()
+    thread = threading.Thread(target=hold)
+    thread.start()
+    started.wait(5)
+    with run_lock(run_dir, wait=True, poll_s=0.05):
+        assert released.is_set()
+    thread.join()
+
+
+def test_two_identical_runs_on_one_folder_do_the_work_once(tiny_cfg, tmp_path):
+    cfg = tiny_cfg(seed=11)
+    loop = ActiveLearningLoop(cfg, tmp_path)
+    with run_lock(loop.run_dir):  # another process runs it
+        with pytest.raises(RunFolderError, match="being run by another process"):
+            ActiveLearningLoop(cfg, tmp_path).run()
+    assert not loop.run_dir.exists()
+
+
+# ------------------------------------------------------------------ files
+def test_result_files_get_the_permissions_the_umask_allows(tmp_path):
+    import albench.results as results
+
+    atomic_write_json(tmp_path / "m.json", {"a": 1})
+    mode = (tmp_path / "m.json").stat().st_mode & 0o777
+    assert mode == results.FILE_MODE == 0o666 & ~results._umask()
+    if not results._umask() & 0o044:  # e.g. the usual 022: others may read the results
+        assert mode & 0o044
+
+
+def test_rows_with_an_unknown_key_are_refused(tmp_path):
+    row = {k: 0 for k in ROUND_COLUMNS}
+    write_rows(tmp_path / "rounds.csv", [row])
+    assert read_rows(tmp_path / "rounds.csv")[0]["round"] == "0"
+    with pytest.raises(ValueError):
+        write_rows(tmp_path / "rounds.csv", [{**row, "n_labelled": 3}])
