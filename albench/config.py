@@ -125,6 +125,7 @@ class RunConfig:
     pool_subsample: int | None = None
     device: str = "cpu"
     eval_engine: str = "faster"
+    deterministic: str = "auto"  # auto | on | off, see albench.determinism
     dataset_options: dict = field(default_factory=dict)
     backend_options: dict = field(default_factory=dict)
     strategy_options: dict = field(default_factory=dict)
@@ -136,6 +137,8 @@ class RunConfig:
         """The config without the dataset cache path, which does not change results."""
         d = self.to_dict()
         d["dataset_options"] = {k: v for k, v in d["dataset_options"].items() if k != "cache_dir"}
+        if d.get("deterministic") == "auto":  # auto follows from backend and device: the
+            d.pop("deterministic")             # default keeps the run ids it had before
         return d
 
     def config_hash(self) -> str:
@@ -188,6 +191,8 @@ def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
             raise ConfigError(f"Unknown run setting {key!r}.")
     if cfg.train_mode not in ("warm", "scratch"):
         raise ConfigError(f"--train-mode must be 'warm' or 'scratch', not {cfg.train_mode!r}.")
+    if cfg.deterministic not in ("auto", "on", "off"):
+        raise ConfigError(f"--deterministic must be auto, on or off, not {cfg.deterministic!r}.")
     return cfg
 
 

@@ -31,7 +31,8 @@ from albench.errors import AlbenchError, ConfigError
 from albench.results import read_rows, run_complete
 
 SETTING_KEYS = ("preset", "dataset", "backend", "initial", "budget", "rounds", "train_mode",
-                "pool_subsample", "device", "eval_engine", "dataset_options", "backend_options")
+                "pool_subsample", "device", "eval_engine", "deterministic", "dataset_options",
+                "backend_options")
 SWEEP_KEYS = ("strategies", "seeds", "strategy_options", "settings", "out", "executor",
               "workers", "ray_address")
 _DICT_KEYS = ("dataset_options", "backend_options")
@@ -441,6 +442,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if unknown:
             raise ConfigError(f"{where} in {path} has unknown field(s) {', '.join(unknown)}. "
                               f"Known fields: {', '.join(allowed)}.")
+        if isinstance(entry.get("deterministic"), bool):  # YAML reads a bare on/off as a bool
+            entry["deterministic"] = "on" if entry["deterministic"] else "off"
         for key in ("initial", "budget"):
             if isinstance(entry.get(key), str):
                 try:
