@@ -52,6 +52,9 @@ def add_setting_args(p: argparse.ArgumentParser) -> None:
                    help="use a random subset of N >= 1 pool images (quick looks)")
     g.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
     g.add_argument("--eval-engine", choices=["faster", "pycocotools"], help="COCO evaluation engine")
+    g.add_argument("--deterministic", choices=["auto", "on", "off"],
+                   help="bit-reproducible GPU runs (default auto: on for yolo on CUDA, off for "
+                        "frcnn on CUDA where it is slow; CPU runs are reproducible anyway)")
     g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
                    help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
     d = p.add_argument_group("data")
@@ -79,14 +82,15 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return dict(dataset=args.dataset, backend=args.backend, initial=args.initial,
                 budget=args.budget, rounds=args.rounds, train_mode=args.train_mode,
                 pool_subsample=args.pool_subsample, device=args.device,
-                eval_engine=args.eval_engine, dataset_options=dataset_opts,
+                eval_engine=args.eval_engine, deterministic=getattr(args, "deterministic", None),
+                dataset_options=dataset_opts,
                 backend_options=parse_kv(args.backend_opt, "--backend-opt"))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     from albench.config import parse_kv, resolve
     from albench.loop import ActiveLearningLoop
-    from albench.progress import Reporter, rounds_table
+    from albench.progress import Reporter, rounds_table, show
 
     cfg = resolve(args.preset, strategy=args.strategy, seed=args.seed,
                   strategy_options=parse_kv(args.opt, "--opt"), **setting_overrides(args))
@@ -96,7 +100,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     reporter.note(f"run {cfg.run_id()} -> {loop.run_dir}")
     result = loop.run()
     if not args.quiet:
-        Console().print(rounds_table(result.rows, f"{cfg.run_id()} ({result.status})"))
+        show(Console(), rounds_table(result.rows, f"{cfg.run_id()} ({result.status})"))
         Console().print(f"results: {result.run_dir}")
     return 0
 

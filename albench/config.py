@@ -258,6 +258,7 @@ class RunConfig:
     pool_subsample: int | None = None
     device: str = "cpu"
     eval_engine: str = "faster"
+    deterministic: str = "auto"  # auto | on | off, see albench.determinism
     dataset_options: dict = field(default_factory=dict)
     backend_options: dict = field(default_factory=dict)
     strategy_options: dict = field(default_factory=dict)
@@ -276,6 +277,8 @@ class RunConfig:
         """The config without the dataset cache path, which does not change results."""
         d = self.to_dict()
         d["dataset_options"] = {k: v for k, v in d["dataset_options"].items() if k != "cache_dir"}
+        if d.get("deterministic") == "auto":  # auto follows from backend and device: the
+            d.pop("deterministic")             # default keeps the run ids it had before
         return d
 
     def config_hash(self) -> str:
@@ -344,6 +347,8 @@ def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
             values[key] = value
     if values.get("train_mode") not in ("warm", "scratch"):
         raise ConfigError(f"--train-mode must be 'warm' or 'scratch', not {values['train_mode']!r}.")
+    if values.get("deterministic", "auto") not in ("auto", "on", "off"):
+        raise ConfigError(f"--deterministic must be auto, on or off, not {values['deterministic']!r}.")
     for key, bound in SETTING_BOUNDS.items():
         if key in values:
             bound.check(values[key])

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from albench import _offline
+from albench import _offline, determinism
 from albench.backends import build_backend
 from albench.config import RunConfig, check_device, check_subsample, count, plan_rounds
 from albench.data import DetectionDataset, load_dataset
@@ -75,6 +75,7 @@ class ActiveLearningLoop:
     def _setup(self) -> None:
         cfg = self.cfg
         check_device(cfg.device)  # before the data load
+        self.determinism = determinism.apply(cfg)  # before any CUDA work
         ds = self._dataset or load_dataset(cfg.dataset, **cfg.dataset_options)
         if cfg.pool_subsample:
             check_subsample(cfg.pool_subsample, len(ds.pool_ids), ds.name)
@@ -102,7 +103,7 @@ class ActiveLearningLoop:
         return {
             "run_id": self.cfg.run_id(), "status": status, "config": self.cfg.to_dict(),
             "config_hash": self.cfg.config_hash(), "setting_hash": self.cfg.setting_hash(),
-            "label": self.cfg.strategy, "upper_bound": bool(self.strategy.uses_true_labels),
+            "determinism": self.determinism, "label": self.cfg.strategy, "upper_bound": bool(self.strategy.uses_true_labels),
             "lab": {"workers": self.lab_workers.workers,
                     "threads_per_finetune": FINETUNE_THREADS},
             "strategy_requires": sorted(self.strategy.requires),
@@ -143,10 +144,12 @@ class ActiveLearningLoop:
         return seconds, rep.aux_seconds, False
 
     def _round0_path(self, labeled: dict) -> Path:
-        key = json.dumps({"dataset": self.ds.fingerprint(), "recipe": self.backend.recipe(),
-                          "labeled": ids_sha256(np.fromiter(labeled, np.int64)),
-                          "seed": model_seed(self.cfg.seed, 0), "device": self.cfg.device},
-                         sort_keys=True)
+        parts = {"dataset": self.ds.fingerprint(), "recipe": self.backend.recipe(),
+                 "labeled": ids_sha256(np.fromiter(labeled, np.int64)),
+                 "seed": model_seed(self.cfg.seed, 0), "device": self.cfg.device}
+        if self.determinism.get("effective") == "on" and self.cfg.device != "cpu":
+            parts["deterministic"] = "on"  # a strict run never loads a non-strict model
+        key = json.dumps(parts, sort_keys=True)
         return _offline.cache_root() / "models" / (hashlib.sha256(key.encode()).hexdigest()[:24] + ".pt")
 
     def _evaluate(self) -> tuple[dict, float, float]:

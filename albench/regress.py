@@ -116,6 +116,22 @@ def _match(
     return None
 
 
+def _reproducibility_warnings(*sets: Any) -> list[str]:
+    """A warning per folder holding runs that are not bit-reproducible (CUDA without
+    deterministic mode, see albench.determinism): reruns of a seed differ, so fresh
+    curves move by more than the seed spread alone explains."""
+    from albench.determinism import not_reproducible
+
+    out = []
+    for name, s in zip(("reference", "fresh"), sets):
+        bad = not_reproducible(s.root / r.path for r in s.runs)
+        if bad:
+            out.append(f"{name}: {len(bad)} of {len(s.runs)} run(s) are NOT bit-reproducible "
+                       f"(deterministic mode off on a GPU, e.g. {bad[0]}): a rerun of the same "
+                       "seed gives a different curve. Use --deterministic on for exact reruns.")
+    return out
+
+
 def compare(
     reference_dir: str | Path, runs_dir: str | Path, k: float = 3.0, floor: float = 0.01
 ) -> RegressResult:
@@ -129,6 +145,7 @@ def compare(
     require_runs(fresh_set, False)
     warnings = [f"{name}: skipped {len(s.skipped)} run(s) that are not complete or unreadable."
                 for name, s in (("reference", ref_set), ("fresh", fresh_set)) if s.skipped]
+    warnings += _reproducibility_warnings(ref_set, fresh_set)
     ref_groups, fresh_groups = group_settings(ref_set.runs), group_settings(fresh_set.runs)
     rows: list[dict[str, Any]] = []
     used: set[SettingKey] = set()

@@ -31,11 +31,18 @@ from albench.errors import AlbenchError, ConfigError
 from albench.results import read_rows, run_complete
 
 SETTING_KEYS = ("preset", "dataset", "backend", "initial", "budget", "rounds", "train_mode",
-                "pool_subsample", "device", "eval_engine", "dataset_options", "backend_options")
+                "pool_subsample", "device", "eval_engine", "deterministic", "dataset_options",
+                "backend_options")
 SWEEP_KEYS = ("strategies", "seeds", "strategy_options", "settings", "out", "executor",
-              "workers", "ray_address")
+              "workers", "ray_address", "gpu_mem_per_run", "gpus_per_run")
 _DICT_KEYS = ("dataset_options", "backend_options")
 RAY_HINT = 'The ray executor needs Ray: pip install "albench[ray]" (or use --executor local).'
+# GPU memory one run is assumed to take (MB) when several share a GPU: an estimate, not a
+# measurement of every recipe. A quick-preset yolo run peaked at 116 MB of tensors on an
+# H100; each worker process also holds its own CUDA context (some hundreds of MB) and the
+# caching allocator keeps freed blocks. Paper recipes need far more: measure yours
+# (scripts/protocol-cost, the peak GPU MB column of rounds.csv) and pass --gpu-mem-per-run.
+GPU_MEM_PER_RUN_MB = 1024
 
 
 @dataclass
@@ -190,6 +197,103 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+# ---------------------------------------------------------------------- runs sharing a GPU
+@dataclass(frozen=True)
+class GpuMemory:
+    name: str
+    free_mb: float
+    total_mb: float
+
+
+def _gpu(device: str) -> str | None:
+    """``cuda`` -> ``cuda:0``; None for a device that is not CUDA."""
+    kind, _, index = str(device).partition(":")
+    return f"cuda:{index or 0}" if kind == "cuda" else None
+
+
+_QUERY = """import json, sys, torch
+if not torch.cuda.is_available():
+    print(json.dumps({"count": 0})); sys.exit()
+i, n = int(sys.argv[1]), torch.cuda.device_count()
+if i >= n:
+    print(json.dumps({"count": n})); sys.exit()
+free, total = torch.cuda.mem_get_info(i)
+print(json.dumps({"count": n, "name": torch.cuda.get_device_name(i),
+                  "free": free / 2**20, "total": total / 2**20}))
+"""
+
+
+def gpu_memory(device: str) -> GpuMemory:
+    """Free and total memory of a CUDA device, asked in a child process so that this one
+    does not start CUDA (runs set up their determinism before CUDA starts)."""
+    import json
+    import subprocess
+    import sys
+
+    index = int(device.partition(":")[2] or 0)
+    try:
+        proc = subprocess.run([sys.executable, "-c", _QUERY, str(index)], capture_output=True,
+                              text=True, timeout=300)
+        info = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (OSError, subprocess.SubprocessError, ValueError, IndexError):
+        raise ConfigError(f"Could not ask torch for the memory of {device} (a child python "
+                          "process failed). Check that `python -c 'import torch; "
+                          "print(torch.cuda.mem_get_info())'` works, or use --device cpu.") from None
+    if not info["count"]:
+        raise ConfigError(f"--device {device} was asked for but torch sees no CUDA device on this "
+                          "machine. Use --device cpu, or install a CUDA build of torch on a "
+                          "machine with a GPU.")
+    if "free" not in info:
+        raise ConfigError(f"--device {device} does not exist: torch sees {info['count']} CUDA "
+                          f"device(s), cuda:0 .. cuda:{info['count'] - 1}. Pick one of them.")
+    return GpuMemory(info["name"], info["free"], info["total"])
+
+
+def check_gpus_per_run(value: float) -> float:
+    if not 0 < value <= 1:
+        raise ConfigError(f"--gpus-per-run must be in (0, 1], not {value}: the share of one GPU "
+                          "a Ray task asks for (0.25 lets four runs share a GPU).")
+    return float(value)
+
+
+def runs_at_once(executor: str, workers: int, gpus_per_run: float, runs: int) -> int:
+    """How many of ``runs`` runs can be on one GPU at the same time."""
+    if executor == "ray":
+        return min(runs, workers, int(1 / gpus_per_run + 1e-9))
+    return min(runs, workers)
+
+
+def check_gpu_fit(configs: Sequence[RunConfig], executor: str = "local", workers: int = 1,
+                  mem_per_run_mb: float | None = None, gpus_per_run: float = 1.0,
+                  query: Callable[[str], GpuMemory] = gpu_memory) -> None:
+    """A clear error, before anything runs, when the runs that would share a GPU do not fit
+    in its free memory at ``mem_per_run_mb`` each (default :data:`GPU_MEM_PER_RUN_MB`)."""
+    check_gpus_per_run(gpus_per_run)
+    mem = GPU_MEM_PER_RUN_MB if mem_per_run_mb is None else float(mem_per_run_mb)
+    if mem <= 0:
+        raise ConfigError(f"--gpu-mem-per-run must be a positive number of MB, not {mem_per_run_mb}.")
+    per_device: dict[str, int] = {}
+    for cfg in configs:
+        device = _gpu(cfg.device)
+        if device:
+            per_device[device] = per_device.get(device, 0) + 1
+    for device, runs in sorted(per_device.items()):
+        gpu = query(device)
+        at_once = runs_at_once(executor, workers, gpus_per_run, runs)
+        need = at_once * mem
+        if need <= gpu.free_mb:
+            continue
+        fit = int(gpu.free_mb // mem)
+        how = (f"ask Ray for --gpus-per-run {1 / fit:.3g} or more" if executor == "ray"
+               else f"use --workers {fit}") if fit else "free some GPU memory"
+        raise ConfigError(
+            f"{at_once} runs at once on {device} need about {at_once} x {mem:,.0f} MB = "
+            f"{need:,.0f} MB of GPU memory (--gpu-mem-per-run, an estimate per run), but "
+            f"{gpu.name} has {gpu.free_mb:,.0f} MB free of {gpu.total_mb:,.0f} MB, room for "
+            f"{fit}. To fix it, {how}, or, if your runs need less (see the peak_gpu_mb "
+            "column of rounds.csv or scripts/protocol-cost), pass a smaller --gpu-mem-per-run.")
+
+
 # ---------------------------------------------------------------------- executors
 class _Inline:
     """One worker: the runs go one after the other in this process."""
@@ -250,10 +354,12 @@ class _Pool:
 
 
 class _Ray:
-    """Every run one Ray task (one GPU when the run's device is CUDA)."""
+    """Every run one Ray task (``gpus_per_run`` of a GPU when the run's device is CUDA)."""
 
-    def __init__(self, out: Path, workers: int, address: str | None) -> None:
+    def __init__(self, out: Path, workers: int, address: str | None,
+                 gpus_per_run: float = 1.0) -> None:
         os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+        self.gpus_per_run = check_gpus_per_run(gpus_per_run)
         try:
             import ray
         except ImportError:
@@ -274,7 +380,7 @@ class _Ray:
         self.task = ray.remote(run_one)
 
     def submit(self, cfg: RunConfig) -> Any:
-        gpus = 1 if cfg.device.startswith("cuda") else 0
+        gpus = self.gpus_per_run if cfg.device.startswith("cuda") else 0
         return self.task.options(num_cpus=1, num_gpus=gpus).remote(cfg, self.out)
 
     def wait(self, handles: list, timeout: float) -> list:
@@ -295,12 +401,15 @@ class _Ray:
 class _Display:
     """Overall progress (runs done / total, what is running) and a line per finished run."""
 
-    def __init__(self, total: int, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar = Progress(
+    def __init__(self, total: int, quiet: bool, console: Console | None = None) -> None:
+        from albench.progress import live
+
+        console = console or Console(stderr=True)
+        self.quiet, self.live, self.shown = quiet, live(console), ""
+        self.bar = Progress(  # off a terminal no live bar: plain lines (see current, done)
             SpinnerColumn(), TextColumn("sweep"), BarColumn(bar_width=20), MofNCompleteColumn(),
             TimeElapsedColumn(), TextColumn("{task.fields[current]}"),
-            console=Console(stderr=True), disable=quiet)
+            console=console, disable=quiet or not self.live)
         self.task = self.bar.add_task("sweep", total=total, current="")
 
     def __enter__(self) -> _Display:
@@ -312,23 +421,41 @@ class _Display:
 
     def note(self, text: str) -> None:
         if not self.quiet:
-            self.bar.console.print(text, highlight=False)
+            self.bar.console.print(text, highlight=False, soft_wrap=True)
 
     def current(self, text: str) -> None:
         self.bar.update(self.task, current=text)
+        if not self.live and text and text != self.shown:
+            self.note(f"running {text}")
+        self.shown = text
 
     def done(self, o: SweepOutcome) -> None:
         self.bar.advance(self.task)
+        if not self.live:
+            task = self.bar.tasks[0]
+            self.note(f"[{int(task.completed)}/{int(task.total or 0)}] "
+                      f"{self._done_text(o)}")
+            return
+        self.note(self._done_text(o))
+
+    @staticmethod
+    def _done_text(o: SweepOutcome) -> str:
         if o.status == "failed":
-            self.note(f"[red]failed[/red] {o.run_id}: {o.error}")
-        else:
-            ap = "-" if o.final_ap50 is None else f"{o.final_ap50:.3f}"
-            self.note(f"{o.status} {o.run_id}: final AP50 {ap} ({o.seconds:.1f}s)")
+            return f"[red]failed[/red] {o.run_id}: {o.error}"
+        ap = "-" if o.final_ap50 is None else f"{o.final_ap50:.3f}"
+        return f"{o.status} {o.run_id}: final AP50 {ap} ({o.seconds:.1f}s)"
 
 
 def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", workers: int = 1,
-              ray_address: str | None = None, quiet: bool = False) -> list[SweepOutcome]:
-    """Run every config into ``out`` (skipping complete ones); outcomes in ``configs`` order."""
+              ray_address: str | None = None, quiet: bool = False,
+              gpu_mem_per_run: float | None = None,
+              gpus_per_run: float = 1.0) -> list[SweepOutcome]:
+    """Run every config into ``out`` (skipping complete ones); outcomes in ``configs`` order.
+
+    Runs on a CUDA device share it: ``workers`` local processes (or Ray tasks asking for
+    ``gpus_per_run`` of a GPU each) at once, checked first against the GPU's free memory
+    at ``gpu_mem_per_run`` MB per run (see :func:`check_gpu_fit`).
+    """
     if executor not in ("local", "ray"):
         raise ConfigError(f"Unknown executor {executor!r}: use --executor local or ray.")
     if workers < 1:
@@ -338,6 +465,8 @@ def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", 
     unique = {cfg.run_id(): cfg for cfg in configs}
     outcomes = {run_id: finished(cfg, out) for run_id, cfg in unique.items()}
     todo = [cfg for run_id, cfg in unique.items() if outcomes[run_id] is None]
+    if todo and not ray_address:  # a Ray cluster's GPUs are not this machine's
+        check_gpu_fit(todo, executor, workers, gpu_mem_per_run, gpus_per_run)
     groups: dict[tuple[str, int], list[RunConfig]] = {}
     for cfg in todo:  # the first run of each (setting, seed) trains the shared round-0 model
         groups.setdefault((cfg.setting_hash(), cfg.seed), []).append(cfg)
@@ -350,7 +479,7 @@ def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", 
                 display.done(o)
         if todo:
             local = min(workers, len(todo))
-            ex: Any = (_Ray(out, workers, ray_address) if executor == "ray" else
+            ex: Any = (_Ray(out, workers, ray_address, gpus_per_run) if executor == "ray" else
                        _Pool(out, local) if local > 1 else _Inline(out, display.current))
             try:
                 _drive(ex, groups, outcomes, display)
@@ -358,7 +487,9 @@ def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", 
                 ex.close()
     result = [o for o in outcomes.values() if o is not None]
     if not quiet:
-        Console().print(summary_table(result))
+        from albench.progress import show
+
+        show(Console(), summary_table(result))
         for o in result:
             if o.detail:
                 Console(stderr=True).print(f"[red]{o.run_id}[/red]\n{o.detail}", highlight=False)
@@ -417,6 +548,8 @@ class SweepPlan:
     executor: str
     workers: int
     ray_address: str | None
+    gpu_mem_per_run: float | None = None
+    gpus_per_run: float = 1.0
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -439,6 +572,8 @@ def read_config(path: str | Path) -> dict[str, Any]:
         if unknown:
             raise ConfigError(f"{where} in {path} has unknown field(s) {', '.join(unknown)}. "
                               f"Known fields: {', '.join(allowed)}.")
+        if isinstance(entry.get("deterministic"), bool):  # YAML reads a bare on/off as a bool
+            entry["deterministic"] = "on" if entry["deterministic"] else "off"
         for key in ("initial", "budget"):
             if isinstance(entry.get(key), str):
                 try:
@@ -478,7 +613,26 @@ def plan_from_args(args: argparse.Namespace) -> SweepPlan:
     executor = args.executor or file.get("executor") or "local"
     workers = args.workers or file.get("workers") or (_cores() if executor == "ray" else 1)
     return SweepPlan(configs, Path(args.out or file.get("out") or DEFAULT_OUT), executor,
-                     int(workers), args.ray_address or file.get("ray_address"))
+                     int(workers), args.ray_address or file.get("ray_address"),
+                     *_gpu_sharing(args, file, executor))
+
+
+def _gpu_sharing(args: argparse.Namespace, file: dict, executor: str) -> tuple[float | None, float]:
+    """(--gpu-mem-per-run, --gpus-per-run) from the flags over the sweep file."""
+    def number(key: str) -> float | None:
+        value = getattr(args, key, None)
+        value = file.get(key) if value is None else value
+        try:
+            return None if value is None else float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number, not {value!r}.") from None
+
+    mem, share = number("gpu_mem_per_run"), number("gpus_per_run")
+    if share is not None and executor != "ray":
+        raise ConfigError("--gpus-per-run is the share of a GPU each Ray task asks for; with the "
+                          "local executor runs share a GPU by --workers (e.g. --workers 4). Drop "
+                          "--gpus-per-run or add --executor ray.")
+    return mem, check_gpus_per_run(1.0 if share is None else share)
 
 
 def exit_code(outcomes: Sequence[SweepOutcome]) -> int:
@@ -489,7 +643,9 @@ def exit_code(outcomes: Sequence[SweepOutcome]) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     plan = plan_from_args(args)
     return exit_code(run_sweep(plan.configs, plan.out, plan.executor, plan.workers,
-                               plan.ray_address, quiet=args.quiet))
+                               plan.ray_address, quiet=args.quiet,
+                               gpu_mem_per_run=plan.gpu_mem_per_run,
+                               gpus_per_run=plan.gpus_per_run))
 
 
 def add_cli(sub: Any) -> None:
@@ -508,7 +664,15 @@ def add_cli(sub: Any) -> None:
     p.add_argument("--executor", choices=["local", "ray"], help="local processes (default) or Ray")
     p.add_argument("--workers", type=int,
                    help="parallel runs (local default 1 = in this process; ray: CPUs of a "
-                        "local Ray instance, default all cores)")
+                        "local Ray instance, default all cores); with --device cuda the local "
+                        "workers share the GPU")
+    p.add_argument("--gpu-mem-per-run", type=float, metavar="MB",
+                   help=f"GPU memory one run is assumed to need when runs share a GPU; the "
+                        f"sweep stops with an error when they would not fit (default "
+                        f"{GPU_MEM_PER_RUN_MB}, an estimate for the small presets)")
+    p.add_argument("--gpus-per-run", type=float, metavar="SHARE",
+                   help="ray: the share of a GPU each CUDA run asks for (default 1; 0.25 puts "
+                        "four runs on one GPU)")
     p.add_argument("--ray-address", help="join this Ray cluster (e.g. auto or HOST:6379) "
                                          "instead of starting a local instance")
     p.add_argument("--config", help="sweep file (YAML) with the same fields; flags override it")

@@ -335,3 +335,127 @@ def test_run_config_from_sweep_is_a_plain_run_config():
     cfg = grid("random", seeds="0")[0]
     assert isinstance(cfg, RunConfig) and cfg.strategy_options == {}
     assert cfg.run_id() == resolve("smoke", strategy="random", seed=0, **SWEEP).run_id()
+
+
+# ---------------------------------------------------------------------- runs sharing a GPU
+def fixed_gpu(free_mb: float, total_mb: float = 80_000.0):
+    """A stand-in for the memory query (the check's input), recording what was asked."""
+    from albench.sweep import GpuMemory
+
+    asked: list[str] = []
+
+    def query(device: str) -> GpuMemory:
+        asked.append(device)
+        return GpuMemory("test GPU", free_mb, total_mb)
+
+    query.asked = asked
+    return query
+
+
+def test_workers_that_do_not_fit_the_gpu_are_a_clear_error():
+    from albench.sweep import check_gpu_fit
+
+    runs = grid("random", seeds="0-5", device="cuda")  # 6 runs on one GPU
+    query = fixed_gpu(free_mb=3000)
+    with pytest.raises(ConfigError) as exc:
+        check_gpu_fit(runs, "local", workers=4, mem_per_run_mb=1000, query=query)
+    text = str(exc.value)
+    assert "4 runs at once on cuda:0 need about 4 x 1,000 MB = 4,000 MB" in text
+    assert "3,000 MB free" in text and "room for 3" in text and "--workers 3" in text
+    assert query.asked == ["cuda:0"]
+    check_gpu_fit(runs, "local", workers=3, mem_per_run_mb=1000, query=query)  # fits
+    check_gpu_fit(runs[:2], "local", workers=8, mem_per_run_mb=1000, query=query)  # 2 runs only
+    with pytest.raises(ConfigError, match="free some GPU memory"):
+        check_gpu_fit(runs, "local", workers=1, mem_per_run_mb=5000, query=query)
+
+
+def test_default_memory_estimate_is_used_and_validated():
+    from albench.sweep import GPU_MEM_PER_RUN_MB, check_gpu_fit
+
+    runs = grid("random", seeds="0-3", device="cuda:1")
+    query = fixed_gpu(free_mb=4 * GPU_MEM_PER_RUN_MB - 1)
+    with pytest.raises(ConfigError, match=f"4 x {GPU_MEM_PER_RUN_MB:,} MB"):
+        check_gpu_fit(runs, "local", workers=4, query=query)
+    assert query.asked == ["cuda:1"]
+    with pytest.raises(ConfigError, match="positive number of MB"):
+        check_gpu_fit(runs, "local", workers=1, mem_per_run_mb=0, query=query)
+
+
+def test_cpu_runs_never_ask_for_gpu_memory():
+    from albench.sweep import check_gpu_fit
+
+    def no_query(device):
+        raise AssertionError(f"asked for {device}")
+
+    check_gpu_fit(grid("random", seeds="0-7"), "local", workers=8, query=no_query)
+
+
+def test_ray_runs_per_gpu_follow_the_gpu_share():
+    from albench.sweep import check_gpu_fit, runs_at_once
+
+    assert runs_at_once("ray", workers=16, gpus_per_run=0.25, runs=12) == 4
+    assert runs_at_once("ray", workers=2, gpus_per_run=0.25, runs=12) == 2
+    assert runs_at_once("ray", workers=16, gpus_per_run=1.0, runs=12) == 1
+    assert runs_at_once("ray", workers=16, gpus_per_run=1 / 3, runs=12) == 3
+    assert runs_at_once("local", workers=4, gpus_per_run=1.0, runs=3) == 3
+    runs = grid("random", seeds="0-7", device="cuda")
+    with pytest.raises(ConfigError, match="--gpus-per-run 0.333 or more"):
+        check_gpu_fit(runs, "ray", workers=16, mem_per_run_mb=1000, gpus_per_run=0.25,
+                      query=fixed_gpu(free_mb=3500))
+    check_gpu_fit(runs, "ray", workers=16, mem_per_run_mb=1000, gpus_per_run=0.25,
+                  query=fixed_gpu(free_mb=4000))
+
+
+@pytest.mark.parametrize("share", [0.0, -0.5, 1.5])
+def test_gpu_share_out_of_range_is_an_error(share):
+    from albench.sweep import check_gpus_per_run
+
+    with pytest.raises(ConfigError, match=r"\(0, 1\]"):
+        check_gpus_per_run(share)
+
+
+def test_gpu_sharing_flags_and_file_fields(tmp_path):
+    p = plan(["--strategies", "random", "--seeds", "0", *SWEEP_CLI, "--executor", "ray",
+              "--gpus-per-run", "0.25", "--gpu-mem-per-run", "2048"])
+    assert (p.gpus_per_run, p.gpu_mem_per_run) == (0.25, 2048.0)
+    spec = tmp_path / "sweep.yaml"
+    spec.write_text(yaml.safe_dump({"strategies": "random", "seeds": "0", "preset": "smoke",
+                                    "executor": "ray", "gpus_per_run": 0.5,
+                                    "gpu_mem_per_run": 512}))
+    p = plan(["--config", str(spec)])
+    assert (p.gpus_per_run, p.gpu_mem_per_run) == (0.5, 512.0)
+    p = plan(["--config", str(spec), "--gpus-per-run", "0.2"])
+    assert p.gpus_per_run == 0.2
+    assert plan(["--strategies", "random", "--seeds", "0"]).gpus_per_run == 1.0
+    with pytest.raises(ConfigError, match="--executor ray"):
+        plan(["--strategies", "random", "--seeds", "0", "--gpus-per-run", "0.5"])
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(),
+                    reason="checks the error on a machine without CUDA")
+def test_cuda_sweep_without_a_gpu_stops_before_any_run(tmp_path, capsys):
+    code = main(["sweep", "--strategies", "random", "--seeds", "0-3", *SWEEP_CLI,
+                 "--device", "cuda", "--workers", "4", "--out", str(tmp_path / "out"),
+                 "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "torch sees no CUDA device" in err and "Traceback" not in err
+    assert not list((tmp_path / "out").glob("*/manifest.json"))
+
+
+def test_sweep_progress_is_plain_lines_off_a_terminal():
+    import io
+
+    from rich.console import Console
+
+    buf = io.StringIO()
+    display = _Display(2, quiet=False, console=Console(file=buf, width=40))
+    with display:
+        display.current("shapes-yolo-random-s0-0123abcd")
+        display.current("shapes-yolo-random-s0-0123abcd")  # unchanged: no second line
+        display.done(SweepOutcome("shapes-yolo-random-s0-0123abcd", "complete", None, 12.3, 0.456))
+        display.done(SweepOutcome("shapes-yolo-entropy-s0-0123abcd", "failed", "boom"))
+    lines = buf.getvalue().splitlines()
+    assert lines == ["running shapes-yolo-random-s0-0123abcd",
+                     "[1/2] complete shapes-yolo-random-s0-0123abcd: final AP50 0.456 (12.3s)",
+                     "[2/2] failed shapes-yolo-entropy-s0-0123abcd: boom"]
