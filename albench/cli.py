@@ -1,4 +1,4 @@
-"""Command line: ``python -m albench {run,sweep,report,regress,list}``."""
+"""Command line: ``python -m albench {run,sweep,report,regress,paper,list}``."""
 
 from __future__ import annotations
 
@@ -168,9 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _extra_commands() -> list:
-    """Sub-commands defined next to the code they drive (sweep, report, regress)."""
+    """Sub-commands defined next to the code they drive (sweep, report, regress, paper)."""
     out = []
-    for module in ("albench.sweep", "albench.report", "albench.regress"):
+    for module in ("albench.sweep", "albench.report", "albench.regress", "albench.paper"):
         try:
             mod = __import__(module, fromlist=["add_cli"])
         except ImportError:
