@@ -235,8 +235,8 @@ def add_cli(sub: Any) -> None:
     p.add_argument("figure_set", help=f"figure set ({', '.join(available()) or 'none found'})")
     p.add_argument("--out", default="reports/paper-mgral", help="where the figures and page go "
                    "(default: reports/paper-mgral)")
-    p.add_argument("--scale", choices=["shapes", "paper"],
-                   help="shapes (default) or paper (the default when --data-root is given)")
+    p.add_argument("--scale", help="a scale of the figure set: shapes (the default) or paper "
+                                   "(the default when --data-root is given)")
     p.add_argument("--results", help="results folder of the runs (default: the scale's, "
                                      "results/quick for shapes, results/paper-mgral for paper)")
     p.add_argument("--data-root", help="dataset root for the paper scale (else $ALBENCH_VOC_ROOT / "
