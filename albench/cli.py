@@ -1,4 +1,4 @@
-"""Command line: ``python -m albench {run,sweep,report,regress,list}``."""
+"""Command line: ``python -m albench {run,sweep,report,regress,paper,list}``."""
 
 from __future__ import annotations
 
@@ -172,9 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="strategies, backends, datasets and presets")
     p.set_defaults(func=cmd_list)
 
-    from albench import regress, report, sweep  # sub-commands defined next to their code
+    from albench import paper, regress, report, sweep  # sub-commands defined next to their code
 
-    for module in (sweep, report, regress):
+    for module in (sweep, report, regress, paper):
         module.add_cli(sub)
     return parser
 

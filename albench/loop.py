@@ -103,7 +103,8 @@ class ActiveLearningLoop:
         return {
             "run_id": self.cfg.run_id(), "status": status, "config": self.cfg.to_dict(),
             "config_hash": self.cfg.config_hash(), "setting_hash": self.cfg.setting_hash(),
-            "determinism": self.determinism, "label": self.cfg.strategy, "upper_bound": bool(self.strategy.uses_true_labels),
+            "determinism": self.determinism, "label": self.cfg.strategy,
+            "upper_bound": bool(self.strategy.uses_true_labels),
             "lab": {"workers": self.lab_workers.workers,
                     "threads_per_finetune": FINETUNE_THREADS},
             "strategy_requires": sorted(self.strategy.requires),

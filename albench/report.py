@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from albench import stats  # noqa: E402
+from albench import mgral_report, stats  # noqa: E402
 from albench.errors import ConfigError  # noqa: E402
 
 __all__ = [
@@ -515,7 +515,7 @@ def _setting_summary(key: SettingKey, runs: list[Run]) -> str:
     return ", ".join(parts + [f"setting hash `{key.setting_hash or '—'}`"])
 
 
-def _write_setting(key: SettingKey, runs: list[Run], folder: Path) -> str:
+def _write_setting(key: SettingKey, runs: list[Run], folder: Path, root: Path | None = None) -> str:
     """Write one setting's figures and report.md; return its line for index.md."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(_BOOT_SEED)
@@ -570,6 +570,7 @@ def _write_setting(key: SettingKey, runs: list[Run], folder: Path) -> str:
         cost_table(curves),
         "",
     ]
+    lines += mgral_report.report_section(runs, root, folder)  # only when MGRAL runs are present
     if upper:
         lines += [UPPER_NOTE, ""]
     (folder / "report.md").write_text("\n".join(lines))
@@ -595,7 +596,8 @@ def write_report(
     entries: list[str] = []
     groups = group_settings(runset.runs)
     for key, runs in groups.items():
-        entries.append(_write_setting(key, runs, out / key.slug) + _distinction(key, groups))
+        entries.append(_write_setting(key, runs, out / key.slug, runset.root)
+                       + _distinction(key, groups))
     lines = [
         "# albench report",
         "",
