@@ -27,6 +27,7 @@ at logit(B/M)].
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
@@ -88,13 +89,14 @@ class MGRAL(Strategy):
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
-        return {"reward_ids": None if self.reward_ids is None else self.reward_ids.tolist(),
-                "agent": self._agent_state}
+        """The reward split and the agent (weights and Adam state), as copies."""
+        return copy.deepcopy({"reward_ids": None if self.reward_ids is None else self.reward_ids.tolist(),
+                              "agent": self._agent_state})
 
     def load_state_dict(self, state: dict) -> None:
         ids = state.get("reward_ids")
         self.reward_ids = None if ids is None else np.asarray(ids, np.int64)
-        self._agent_state = state.get("agent")
+        self._agent_state = copy.deepcopy(state.get("agent"))
 
     # ------------------------------------------------------------------ select
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
