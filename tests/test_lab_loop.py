@@ -43,7 +43,9 @@ class Drifting(Strategy):
     def __init__(self, **options):
         super().__init__(**options)
         self.gen = torch.Generator().manual_seed(7)
-        self.layer = torch.nn.Linear(4, 1)
+        with torch.random.fork_rng():  # initial weights from a seed of its own, not global state
+            torch.manual_seed(11)
+            self.layer = torch.nn.Linear(4, 1)
         self.np_rng = np.random.default_rng(3)
 
     def select(self, ctx, budget):
