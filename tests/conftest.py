@@ -35,3 +35,20 @@ TINY_CLI = ["--preset", "smoke", "--initial", "16", "--budget", "8", "--rounds",
             "--dataset-opt", "image_size=64", "--backend-opt", "imgsz=64",
             "--backend-opt", "epochs=2", "--backend-opt", "warm_epochs=1",
             "--backend-opt", "batch=8"]
+
+
+@pytest.fixture
+def temp_strategy():
+    """Register strategy classes for one test (removed afterwards)."""
+    from strategies.base import STRATEGIES
+
+    added = []
+
+    def register(cls):
+        STRATEGIES[cls.name] = cls
+        added.append(cls.name)
+        return cls
+
+    yield register
+    for name in added:
+        STRATEGIES.pop(name, None)

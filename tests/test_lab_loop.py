@@ -15,7 +15,7 @@ import torch
 from albench.lab import FinetuneJob
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
-from strategies.base import STRATEGIES, Selection, Strategy
+from strategies.base import Selection, Strategy
 
 from tests.test_loop import comparable
 
@@ -68,22 +68,9 @@ class Drifting(Strategy):
         self.np_rng.bit_generator.state = state["np"]
 
 
-@pytest.fixture
-def registered():
-    added = []
-
-    def register(cls):
-        STRATEGIES[cls.name] = cls
-        added.append(cls.name)
-
-    yield register
-    for name in added:
-        STRATEGIES.pop(name, None)
-
-
 def test_a_stateful_strategy_resumes_to_the_uninterrupted_selections(tiny_cfg, tmp_path, monkeypatch,
-                                                                    registered):
-    registered(Drifting)
+                                                                    temp_strategy):
+    temp_strategy(Drifting)
     cfg = tiny_cfg(strategy=Drifting.name, seed=4, rounds=3, backend_options={"epochs": 1})
     whole = ActiveLearningLoop(cfg, tmp_path / "whole").run()
     original = Drifting.select
@@ -105,8 +92,8 @@ def test_a_stateful_strategy_resumes_to_the_uninterrupted_selections(tiny_cfg, t
 
 
 @pytest.mark.parametrize("backend", ["yolo", "frcnn"])
-def test_a_strategy_that_trains_copies_runs_in_the_loop(tiny_cfg, tmp_path, registered, backend):
-    registered(TwoCopies)
+def test_a_strategy_that_trains_copies_runs_in_the_loop(tiny_cfg, tmp_path, temp_strategy, backend):
+    temp_strategy(TwoCopies)
     extra = {"frcnn": {"epochs": 1, "warm_epochs": 1, "batch": 4, "box_batch_size_per_image": 16,
                        "rpn_post_nms_top_n_train": 50}}.get(backend, {})
     cfg = tiny_cfg(strategy=TwoCopies.name, backend=backend, rounds=1, seed=3,

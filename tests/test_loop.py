@@ -17,7 +17,7 @@ from albench import _offline
 from albench.errors import ConfigError, SelectionError
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
-from strategies.base import STRATEGIES, Selection, Strategy
+from strategies.base import Selection, Strategy
 from tests.conftest import TINY_CLI
 
 RESULT_COLUMNS = ["round", "n_labeled", "n_boxes_labeled", "ap", "ap50", "selection_sha256"]
@@ -29,20 +29,6 @@ def comparable(rows):
 
 def clear_model_cache():
     shutil.rmtree(_offline.cache_root() / "models", ignore_errors=True)
-
-
-@pytest.fixture
-def temp_strategy():
-    added = []
-
-    def register(cls):
-        STRATEGIES[cls.name] = cls
-        added.append(cls.name)
-        return cls
-
-    yield register
-    for name in added:
-        STRATEGIES.pop(name, None)
 
 
 def test_run_respects_budget_and_records_every_round(tiny_cfg, tmp_path):

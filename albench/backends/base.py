@@ -152,6 +152,10 @@ class BackendBase:
         if "loss_head" in self.features and not has_head:
             raise ConfigError(f"{source} holds a {self.name} model without the loss-prediction "
                               "head that this run's strategy needs; it cannot resume from it.")
+        if self.model is not None and self.model.state_dict().keys() == state.keys():
+            self.model.load_state_dict(state)  # same architecture: restore in place
+            self._clear_caches()
+            return
         model = self._build(0, load_files=False)
         if has_head and not hasattr(model, "loss_head"):
             self._attach_head(model)

@@ -115,13 +115,18 @@ def plot_curves(panels: list[PanelData], stem: Path, colors: dict[str, Any]) -> 
     for ax, data in zip(axes, drawn):
         _draw_curves(ax, data, colors, rng)
         _pool_axis(ax, data.pool)
-        ax.set_title(data.panel.title, fontsize="medium")
-        ax.set_xlabel("labeled images")
-        ax.set_ylabel(METRICS[data.panel.metric])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="x-small", loc="lower right")
+        _dress(ax, data, "x-small")
     fig.suptitle("AL curves (mean over seeds; bands: 95% bootstrap CI)")
     return _save(fig, stem)
+
+
+def _dress(ax: Any, data: PanelData, legend_size: str) -> None:
+    """Title, axis labels, grid and legend of one AL-curve panel."""
+    ax.set_title(data.panel.title, fontsize="medium")
+    ax.set_xlabel("labeled images")
+    ax.set_ylabel(METRICS[data.panel.metric])
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=legend_size, loc="lower right")
 
 
 def plot_references(panels: list[PanelData], refs: list[Reference], stem: Path,
@@ -146,11 +151,7 @@ def plot_references(panels: list[PanelData], refs: list[Reference], stem: Path,
                     marker=_MARKERS[papers.index(paper) % len(_MARKERS)], markersize=7,
                     markerfacecolor="none", markeredgewidth=1.4, color=colors.get(strategy, "grey"),
                     label=f"{strategy}: {paper}, {where} ({how})")
-        ax.set_title(data.panel.title, fontsize="medium")
-        ax.set_xlabel("labeled images")
-        ax.set_ylabel(METRICS[data.panel.metric])
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="xx-small", loc="lower right")
+        _dress(ax, data, "xx-small")
     fig.suptitle("Published values (hollow markers) and our curves")
     return _save(fig, stem)
 

@@ -52,4 +52,6 @@ def test_bench_harness_overhead(benchmark, tiny_cfg, tmp_path, setting: str):
     }
     benchmark.extra_info.update(info)
     print(f"\nharness ({setting}):", info)
-    assert len(rows) == 3 and overhead >= -1e-3
+    assert len(rows) == 3
+    if setting == "smoke":  # the target; the tiny setting's 1-second rounds are all fixed cost
+        assert overhead / rounds < 0.03, info
