@@ -111,6 +111,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     import strategies
     from albench import backends, data
     from albench.config import PRESETS
+    from albench.progress import show
 
     console = Console()
     t = Table(title="strategies (--strategy, options with --opt KEY=VALUE)")
@@ -118,24 +119,24 @@ def cmd_list(args: argparse.Namespace) -> int:
     for name, cls in strategies.available().items():
         opts = ", ".join(f"{k}={o.default!r}" for k, o in cls.options.items()) or "-"
         t.add_row(name, cls.description, opts)
-    console.print(t)
+    show(console, t)
     t = Table(title="backends (--backend, options with --backend-opt KEY=VALUE)")
     t.add_column("name"), t.add_column("description")
     for name, info in backends.available().items():
         t.add_row(name, info.description)
-    console.print(t)
+    show(console, t)
     t = Table(title="datasets (--dataset)")
     t.add_column("name"), t.add_column("description")
     for name, info in data.available().items():
         t.add_row(name, info.description)
-    console.print(t)
+    show(console, t)
     t = Table(title="presets (--preset)")
     for col in ("name", "initial", "per round", "rounds", "train", "seeds", "description"):
         t.add_column(col)
     for p in PRESETS.values():
         t.add_row(p.name, _fmt(p.initial), _fmt(p.budget), str(p.rounds), p.train_mode,
                   str(p.seeds), p.description)
-    console.print(t)
+    show(console, t)
     return 0
 
 

@@ -193,8 +193,10 @@ def _print_dry_run(rows: list, results: Path) -> None:
         est = ("" if r.status == "done" else "?" if not math.isfinite(r.estimate_s)
                else f"{r.estimate_s / 60:.1f} min")
         t.add_row(r.panel, r.strategy, "" if r.seed < 0 else str(r.seed), r.run_id, r.status, est, r.basis)
+    from albench.progress import show
+
     console = Console()
-    console.print(t)
+    show(console, t)
     unknown = len(todo) - len(known)
     console.print(f"estimated cost of the rest: {sum(known) / 60:.1f} min on this kind of machine"
                   + (f" plus {unknown} run(s) with no estimate" if unknown else "")
