@@ -33,8 +33,10 @@ def _doc(root: Path, dataset: DetectionDataset) -> dict:
 
 def test_registered_and_loadable_by_name(tmp_path: Path) -> None:
     assert "shapes" in available()
-    dataset = load_dataset("shapes", cache_dir=tmp_path, unknown_option=1, **SMALL)
+    dataset = load_dataset("shapes", cache_dir=tmp_path, **SMALL)
     assert dataset.name == "shapes" and dataset.num_classes == 6
+    with pytest.raises(ConfigError, match="unknown_option"):
+        load_dataset("shapes", cache_dir=tmp_path, unknown_option=1, **SMALL)
 
 
 def test_default_cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

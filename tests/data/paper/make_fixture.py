@@ -31,7 +31,7 @@ def main() -> None:
     figset = load_figure_set(HERE / "figures.yaml")
     (panel,) = plan(figset, "tiny")
     configs = list(panel.configs)
-    for seed in sorted({c.seed for c in configs}):
+    for seed in sorted({c.seed for c in configs} if "mgral" not in {c.strategy for c in configs} else ()):
         base = next(c for c in configs if c.seed == seed)
         params = {k: v for k, v in base.to_dict().items() if k != "preset"}
         configs.append(resolve(base.preset, **{**params, "strategy": "mgral", "strategy_options": {}}))
