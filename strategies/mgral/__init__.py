@@ -143,11 +143,12 @@ class MGRAL(Strategy):
         # the agent
         t1 = time.perf_counter()
         curve: list[float] = []
-        if o["agent"] == "greedy":
-            picked = np.asarray(greedy_select(table, budget, rng), np.int64)
-            probs = np.ones(len(picked))
-        else:
-            picked, probs, curve = self._run_agent(feats, table, budget, rng)
+        with ctx.meter.timed("strategy_train"):  # the agent's training is the strategy's own
+            if o["agent"] == "greedy":
+                picked = np.asarray(greedy_select(table, budget, rng), np.int64)
+                probs = np.ones(len(picked))
+            else:
+                picked, probs, curve = self._run_agent(feats, table, budget, rng)
         t_agent = time.perf_counter() - t1
 
         lookup_us = _lookup_microseconds(table, picked)
