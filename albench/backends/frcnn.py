@@ -46,7 +46,7 @@ from albench.backends import register_backend
 from albench.backends.base import BackendBase, Detections, FitReport, load_weights_file
 from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
 from albench.backends.semi import UnsupConfig, consistency_loss
-from albench.backends.training import train
+from albench.backends.training import autocast, train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 
@@ -74,6 +74,7 @@ DEFAULTS = {
     "box_score_thresh": 0.001,
     "box_detections_per_img": 100,
     "infer_batch": 16,
+    "amp": False,                # bf16 autocast in training and inference (a GPU option)
 }
 TEST_ONLY = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_score_thresh",
              "box_detections_per_img", "infer_batch")
@@ -248,7 +249,8 @@ class FasterRCNNBackend(BackendBase):
         report = train(self.model, sorted(targets_by_id), step, epochs=epochs,
                        batch_size=self.opts["batch"], lr=self.opts["lr"],
                        weight_decay=self.opts["weight_decay"], seed=seed,
-                       optimizer=self.opts["optimizer"], progress=progress, extra=extra)
+                       optimizer=self.opts["optimizer"], progress=progress, extra=extra,
+                       amp=self.opts["amp"])
         report.head_seconds = head_s[0]
         return report
 
@@ -290,7 +292,9 @@ class FasterRCNNBackend(BackendBase):
             chunk = [int(i) for i in ids[s:s + step]]
             imgs = [self._image(i).to(self.device).float() / 255.0 for i in chunk]
             il, _ = m.transform(imgs)
-            feats = m.backbone(il.tensors)
+            with autocast(m, self.opts["amp"]):  # the backbone in bf16; heads and boxes in float32
+                feats = m.backbone(il.tensors)
+            feats = OrderedDict((k, v.float()) for k, v in feats.items())
             pooled = torch.cat([f.mean((2, 3)) for f in feats.values()], 1).cpu().numpy()
             pred = m.loss_head(list(feats.values())).cpu().numpy() if hasattr(m, "loss_head") else None
             for j, i in enumerate(chunk):

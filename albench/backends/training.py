@@ -44,11 +44,14 @@ def train(model: torch.nn.Module, ids: Sequence[int],
           optimizer: str = "adamw", warmup_iters: int = 50, clip: float = 10.0,
           progress: Callable[[int, int, float], None] | None = None,
           after_step: Callable[[int, int], None] | None = None,
-          extra: Callable[[int, int], torch.Tensor] | None = None) -> FitReport:
+          extra: Callable[[int, int], torch.Tensor] | None = None,
+          amp: bool = False) -> FitReport:
     """Train ``model`` for ``epochs`` over ``ids``; ``progress(epoch, epochs, loss)``.
 
     ``extra(it, total)``, when given, returns a loss term added to iteration ``it``'s loss
-    (its seconds are reported as ``FitReport.extra_seconds``).
+    (its seconds are reported as ``FitReport.extra_seconds``). ``amp``: the forward passes
+    and losses run under bf16 autocast (:func:`autocast`); backward and the optimiser step
+    stay in float32.
     """
     rng = np.random.default_rng(seed)
     ids = list(ids)
@@ -66,11 +69,13 @@ def train(model: torch.nn.Module, ids: Sequence[int],
         running = 0.0
         for b in range(per_epoch):
             batch = [ids[i] for i in order[b * batch_size:(b + 1) * batch_size]]
-            loss = step(batch, rng, epoch)
-            if extra is not None:
-                t_extra = time.perf_counter()
-                loss = loss + extra(it, total)
-                extra_s += time.perf_counter() - t_extra
+            with autocast(model, amp):
+                loss = step(batch, rng, epoch)
+                if extra is not None:
+                    t_extra = time.perf_counter()
+                    loss = loss + extra(it, total)
+                    extra_s += time.perf_counter() - t_extra
+            loss = loss.float()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if clip:
@@ -86,6 +91,14 @@ def train(model: torch.nn.Module, ids: Sequence[int],
             progress(epoch + 1, epochs, losses[-1])
     return FitReport(epochs=epochs, iterations=it, seconds=time.perf_counter() - t0,
                      losses=losses, extra_seconds=extra_s)
+
+
+def autocast(model: torch.nn.Module, enabled: bool):
+    """bf16 mixed precision on the model's device when ``enabled`` (the ``amp`` backend
+    option); a no-op context otherwise. Outputs that leave the model are cast back to
+    float32 by the backends before NMS, probabilities or numpy."""
+    device = next(model.parameters()).device.type
+    return torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bool(enabled))
 
 
 def letterbox(image: np.ndarray, size: int) -> tuple[torch.Tensor, float, float, float]:

@@ -40,7 +40,7 @@ from albench.backends import register_backend
 from albench.backends.base import BackendBase, Detections, FitReport, load_weights_file
 from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
 from albench.backends.semi import UnsupConfig, consistency_loss
-from albench.backends.training import letterbox, train
+from albench.backends.training import autocast, letterbox, train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 
@@ -63,6 +63,7 @@ DEFAULTS = {
     "iou": 0.6,
     "max_det": 100,
     "infer_batch": 64,
+    "amp": False,             # bf16 autocast in training and inference (a GPU option)
 }
 
 
@@ -129,6 +130,7 @@ class YoloBackend(BackendBase):
         keys = ("model", "scale", "weights", "imgsz", "batch", "epochs", "warm_epochs", "lr",
                 "weight_decay", "optimizer", "hflip")
         extra = {"features": sorted(self.features)} if self.features else {}
+        extra["amp"] = bool(self.opts["amp"])
         return {"backend": "yolo", **{k: self.opts[k] for k in keys}, **extra}
 
     # ------------------------------------------------------------------ data
@@ -197,7 +199,8 @@ class YoloBackend(BackendBase):
         report = train(self.model, sorted(targets), step, epochs=epochs,
                        batch_size=self.opts["batch"], lr=self.opts["lr"],
                        weight_decay=self.opts["weight_decay"], seed=seed,
-                       optimizer=self.opts["optimizer"], progress=progress, extra=extra)
+                       optimizer=self.opts["optimizer"], progress=progress, extra=extra,
+                       amp=self.opts["amp"])
         report.head_seconds = head_s[0]
         return report
 
@@ -246,9 +249,10 @@ class YoloBackend(BackendBase):
                 items = [self._tensor(i) for i in chunk]
                 x = torch.stack([t[0] for t in items]).to(self.device).float() / 255.0
                 feats.clear()
-                y = self.model(x)
-                y = y[0] if isinstance(y, (tuple, list)) else y
-                pooled = feats[0].cpu().numpy()
+                with autocast(self.model, self.opts["amp"]):
+                    y = self.model(x)
+                y = (y[0] if isinstance(y, (tuple, list)) else y).float()
+                pooled = feats[0].float().cpu().numpy()
                 for i, f in zip(chunk, pooled):
                     self._emb_cache[i] = f
                 yield chunk, y, items
@@ -291,7 +295,8 @@ class YoloBackend(BackendBase):
         for s in range(0, len(ids), self.opts["infer_batch"]):
             items = [self._tensor(int(i)) for i in ids[s:s + self.opts["infer_batch"]]]
             x = torch.stack([t[0] for t in items]).to(self.device).float() / 255.0
-            out.append(self.model.loss_head(self.model(x)[1]["feats"]).float().cpu().numpy())
+            with autocast(self.model, self.opts["amp"]):
+                out.append(self.model.loss_head(self.model(x)[1]["feats"]).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros(0, np.float32)
 
     def embed(self, ids: Sequence[int]) -> np.ndarray:
