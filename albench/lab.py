@@ -120,6 +120,20 @@ def _run_payload(p: _Payload) -> dict:
         return backend.state()
 
 
+def _exit_with_parent(parent: int) -> None:
+    """Worker initializer: end this worker when the run that started it is gone (killed,
+    interrupted), so no orphan keeps training."""
+    import threading
+    import time
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+
+
 class LabWorkers:
     """A pool of spawned worker processes kept for a whole run (``workers`` > 1)."""
 
@@ -135,7 +149,9 @@ class LabWorkers:
         if self._pool is None:
             import multiprocessing as mp
 
-            self._pool = futures.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            self._pool = futures.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
+                                                     initializer=_exit_with_parent,
+                                                     initargs=(os.getpid(),))
         return list(self._pool.map(fn, items))
 
     def close(self) -> None:

@@ -204,3 +204,43 @@ def test_pseudo_targets_come_only_from_model_outputs(ds):
         assert np.array_equal(targets[i].boxes, expected[i].boxes)
         assert (dets[i].scores[dets[i].scores >= 0.01] >= 0.01).all()
         assert len(targets[i].labels) == int((dets[i].scores >= 0.01).sum())
+
+
+def test_workers_end_when_the_run_is_killed(tmp_path):
+    """kill -9 of a run leaves no fine-tune worker behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import threading, time\n"
+        "from albench.lab import LabWorkers\n"
+        "if __name__ == '__main__':\n"
+        "    w = LabWorkers(2)\n"
+        "    threading.Thread(target=w.map, args=(time.sleep, [120, 120]), daemon=True).start()\n"
+        "    while w._pool is None or len(w._pool._processes) < 2:\n"
+        "        time.sleep(0.1)\n"
+        "    print(*w._pool._processes, flush=True)\n"
+        "    time.sleep(120)\n")
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+
+    def alive(pid: int) -> bool:
+        try:
+            return Path(f"/proc/{pid}/status").read_text().split("State:")[1].split()[0] != "Z"
+        except (FileNotFoundError, IndexError):
+            return False
+
+    deadline = time.time() + 15
+    while any(alive(p) for p in pids) and time.time() < deadline:
+        time.sleep(0.2)
+    assert not any(alive(p) for p in pids)
