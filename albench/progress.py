@@ -97,6 +97,8 @@ class Reporter:
         cached = " (round-0 model from cache)" if row.get("round0_cached") else ""
         gpu = float(row.get("peak_gpu_mb") or 0)
         gpu_text = f", peak GPU {gpu:.0f} MB" if gpu else ""
+        own = float(row.get("t_strategy_train_s") or 0)
+        gpu_text = (f", strategy-train {own:.1f}s" if own else "") + gpu_text
         self.line(
             f"round {row['round']}: {row['n_labeled']} labeled -> AP50 {float(row['ap50']):.3f}, "
             f"AP {float(row['ap']):.3f}; train {float(row['t_train_s']):.1f}s, "
