@@ -92,6 +92,7 @@ class _Payload:
     epochs: int
     seed: int
     threads: int
+    deterministic: bool = False  # torch's strict deterministic algorithms, as in the run
 
 
 @contextmanager
@@ -109,6 +110,8 @@ def _run_payload(p: _Payload) -> dict:
     from albench.backends import build_backend
     from albench.data.index import ImageStore
 
+    if p.deterministic and not torch.are_deterministic_algorithms_enabled():
+        torch.use_deterministic_algorithms(True)  # CUBLAS_WORKSPACE_CONFIG came with the environment
     with _threads(p.threads):
         backend = build_backend(p.backend, ImageStore(p.files, p.sizes), p.num_classes,
                                 p.opts, p.device)
@@ -230,7 +233,8 @@ class Lab:
         state = dict(job.base.state) if job.base is not None else b.state()
         return _Payload(b.name, dict(b.images.files), dict(b.images.sizes), b.num_classes,
                         dict(b.opts), str(b.device), frozenset(b.features), state, targets,
-                        extra, unsup, job.epochs, job.seed, self.threads)
+                        extra, unsup, job.epochs, job.seed, self.threads,
+                        torch.are_deterministic_algorithms_enabled())
 
     def finetune(self, job: FinetuneJob) -> ModelHandle:
         """One fine-tuned copy (in this process)."""
