@@ -214,16 +214,21 @@ def _options_text(options: Any) -> str:
 
 
 def _disambiguate(runs: list[Run]) -> None:
-    """Append strategy options to labels shared by runs of one setting with different options."""
+    """Append to labels shared by runs of one setting with different options the options
+    that tell them apart (only those: the ones every run shares are left out)."""
     groups: dict[tuple[SettingKey, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.key, run.strategy), []).append(run)
     for group in groups.values():
-        texts = {_options_text(r.config.get("strategy_options")) for r in group}
-        if len(texts) > 1:
-            for run in group:
-                text = _options_text(run.config.get("strategy_options"))
-                run.strategy = f"{run.strategy} ({text})" if text else run.strategy
+        options = [run.config.get("strategy_options") or {} for run in group]
+        options = [o if isinstance(o, dict) else {} for o in options]
+        keys = sorted({k for o in options for k in o})
+        differ = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in options}) > 1]
+        if not differ:
+            continue
+        for run, opts in zip(group, options):
+            text = _options_text({k: opts[k] for k in differ if k in opts})
+            run.strategy = f"{run.strategy} ({text})" if text else run.strategy
 
 
 def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunSet:
