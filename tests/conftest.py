@@ -52,3 +52,23 @@ def temp_strategy():
     yield register
     for name in added:
         STRATEGIES.pop(name, None)
+
+
+def crash_then_resume(cfg, out, strategy_cls, round_: int, monkeypatch):
+    """Run ``cfg`` into ``out`` with ``strategy_cls.select`` raising in round ``round_``
+    (after the earlier rounds were saved), then run it again as a user would: the second
+    run resumes. Returns the resumed run's result."""
+    from albench.loop import ActiveLearningLoop
+
+    original = strategy_cls.select
+
+    def crash(self, ctx, budget):
+        if ctx.round == round_:
+            raise RuntimeError("simulated crash")
+        return original(self, ctx, budget)
+
+    monkeypatch.setattr(strategy_cls, "select", crash)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        ActiveLearningLoop(cfg, out).run()
+    monkeypatch.setattr(strategy_cls, "select", original)
+    return ActiveLearningLoop(cfg, out).run()

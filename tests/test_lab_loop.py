@@ -17,6 +17,7 @@ from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
 from strategies.base import Selection, Strategy
 
+from tests.conftest import crash_then_resume
 from tests.test_loop import comparable
 
 
@@ -73,18 +74,7 @@ def test_a_stateful_strategy_resumes_to_the_uninterrupted_selections(tiny_cfg, t
     temp_strategy(Drifting)
     cfg = tiny_cfg(strategy=Drifting.name, seed=4, rounds=3, backend_options={"epochs": 1})
     whole = ActiveLearningLoop(cfg, tmp_path / "whole").run()
-    original = Drifting.select
-
-    def crash_in_round_2(self, ctx, budget):
-        if ctx.round == 2:
-            raise RuntimeError("simulated crash")
-        return original(self, ctx, budget)
-
-    monkeypatch.setattr(Drifting, "select", crash_in_round_2)
-    with pytest.raises(RuntimeError):
-        ActiveLearningLoop(cfg, tmp_path / "crash").run()
-    monkeypatch.setattr(Drifting, "select", original)
-    resumed = ActiveLearningLoop(cfg, tmp_path / "crash").run()  # a fresh instance: state from disk
+    resumed = crash_then_resume(cfg, tmp_path / "crash", Drifting, 2, monkeypatch)  # state from disk
     assert comparable(resumed.rows) == comparable(whole.rows)
     for name in ("selections.jsonl", "diagnostics.jsonl"):
         assert read_jsonl(resumed.run_dir / name) == read_jsonl(whole.run_dir / name)

@@ -18,7 +18,7 @@ from albench.errors import ConfigError, SelectionError
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
 from strategies.base import Selection, Strategy
-from tests.conftest import TINY_CLI
+from tests.conftest import TINY_CLI, crash_then_resume
 
 RESULT_COLUMNS = ["round", "n_labeled", "n_boxes_labeled", "ap", "ap50", "selection_sha256"]
 
@@ -105,22 +105,10 @@ def test_budget_larger_than_pool_is_a_clear_error(tiny_cfg, tmp_path):
 
 
 def test_resume_after_a_crash_equals_an_uninterrupted_run(tiny_cfg, tmp_path, monkeypatch):
-    whole = ActiveLearningLoop(tiny_cfg(seed=2), tmp_path / "whole").run()
-
     from strategies.random import RandomStrategy
 
-    original = RandomStrategy.select
-
-    def crash_in_round_1(self, ctx, budget):
-        if ctx.round == 1:
-            raise RuntimeError("simulated crash")
-        return original(self, ctx, budget)
-
-    monkeypatch.setattr(RandomStrategy, "select", crash_in_round_1)
-    with pytest.raises(RuntimeError):
-        ActiveLearningLoop(tiny_cfg(seed=2), tmp_path / "crash").run()
-    monkeypatch.setattr(RandomStrategy, "select", original)
-    resumed = ActiveLearningLoop(tiny_cfg(seed=2), tmp_path / "crash").run()
+    whole = ActiveLearningLoop(tiny_cfg(seed=2), tmp_path / "whole").run()
+    resumed = crash_then_resume(tiny_cfg(seed=2), tmp_path / "crash", RandomStrategy, 1, monkeypatch)
     assert comparable(resumed.rows) == comparable(whole.rows)
     assert read_jsonl(resumed.run_dir / "selections.jsonl") == read_jsonl(whole.run_dir / "selections.jsonl")
 
