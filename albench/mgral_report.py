@@ -144,6 +144,14 @@ class MgralRun:
     def realised(self) -> dict[int, float]:
         return realised_gains(self.rounds["round"].to_numpy(), self.rounds["ap50"].to_numpy())
 
+    @property
+    def realised_on_reward_split(self) -> dict[int, float]:
+        """The model's AP50 gain on the reward split R from round t to t + 1 (the
+        strategy's own measure of improvement, recorded in its diagnostics)."""
+        on_r = {int(d["round"]): float(d["model_ap50_R"]) for d in self.diagnostics
+                if _finite(d.get("model_ap50_R"))}
+        return realised_gains(list(on_r), list(on_r.values()))
+
     def column(self, name: str) -> np.ndarray:
         return self.rounds[name].to_numpy(float) if name in self.rounds else np.full(len(self.rounds), np.nan)
 
@@ -197,12 +205,14 @@ def _by_label(runs: list[MgralRun]) -> dict[str, list[MgralRun]]:
     return groups
 
 
-def pooled_calibration(runs: list[MgralRun]) -> tuple[np.ndarray, np.ndarray]:
-    """Estimated and realised gains over all rounds and seeds of ``runs``."""
+def pooled_calibration(runs: list[MgralRun], on: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """Estimated and realised gains over all rounds and seeds of ``runs``; the realised
+    gain on the test split (``on="test"``) or on the reward split (``on="R"``)."""
     est: list[float] = []
     real: list[float] = []
     for run in runs:
-        _, e, r = calibration_pairs(run.estimated, run.realised)
+        realised = run.realised if on == "test" else run.realised_on_reward_split
+        _, e, r = calibration_pairs(run.estimated, realised)
         est += e.tolist()
         real += r.tolist()
     return np.array(est, float), np.array(real, float)
@@ -218,6 +228,7 @@ def summary_rows(runs: list[MgralRun]) -> list[dict[str, Any]]:
     rows = []
     for label, group in _by_label(runs).items():
         est, real = pooled_calibration(group)
+        est_r, real_r = pooled_calibration(group, on="R")
         multiples = np.concatenate([cost_multiples(r.column("t_strategy_train_s"), r.column("t_train_s"))
                                     for r in group]) if group else np.array([])
         multiples = multiples[np.isfinite(multiples)]
@@ -225,6 +236,7 @@ def summary_rows(runs: list[MgralRun]) -> list[dict[str, Any]]:
         rows.append({
             "label": label, "seeds": len(group), "pairs": int(est.size),
             "rho": spearman_rho(est, real),
+            "pairs_R": int(est_r.size), "rho_R": spearman_rho(est_r, real_r),
             "cost_multiple": float(np.mean(multiples)) if multiples.size else math.nan,
             "cost_multiple_max": float(np.max(multiples)) if multiples.size else math.nan,
             "t_lut_s": float(np.mean(v)) if (v := _diag_values(group, "t_lut_s")).size else math.nan,
@@ -345,12 +357,14 @@ def _f(value: float, fmt: str) -> str:
 def section_lines(runs: list[MgralRun], figures: dict[str, str]) -> list[str]:
     """The Markdown of an MGRAL section; ``figures`` maps figure name -> relative PNG path."""
     rows = summary_rows(runs)
-    header = ["Strategy", "Seeds", "Pairs", "Spearman rho", "Cost × training (mean)",
+    header = ["Strategy", "Seeds", "Pairs", "Spearman rho", "Pairs on R", "rho on R",
+              "Cost × training (mean)",
               "Cost × training (max)", "LUT s/round", "Agent s/round", "Variants/round",
               "Lookup speed-up (median)"]
     table = ["| " + " | ".join(header) + " |", "|:---|" + "---:|" * (len(header) - 1)]
     for r in rows:
         cells = [r["label"], str(r["seeds"]), str(r["pairs"]), _f(r["rho"], ".2f"),
+                 str(r["pairs_R"]), _f(r["rho_R"], ".2f"),
                  _f(r["cost_multiple"], ".2f") + ("×" if math.isfinite(r["cost_multiple"]) else ""),
                  _f(r["cost_multiple_max"], ".2f") + ("×" if math.isfinite(r["cost_multiple_max"]) else ""),
                  _f(r["t_lut_s"], ".1f"), _f(r["t_agent_s"], ".1f"), _f(r["variants"], ".1f"),
@@ -365,7 +379,10 @@ def section_lines(runs: list[MgralRun], figures: dict[str, str]) -> list[str]:
         "look-up table) and a realised gain, the next round's test AP50 minus round t's; "
         "Spearman's rho is computed over all those pairs (NaN below two pairs or with a "
         "constant side). The strategy never sees the test split; the realised gain is read "
-        "from rounds.csv here only. Cost × training: per round, MGRAL's own training seconds "
+        "from rounds.csv here only. On R: the same with the realised gain measured as MGRAL "
+        "measures gains, the model's AP50 on its reward split R in round t + 1 minus round t "
+        "(from its diagnostics; the last round has none, so one pair fewer per seed). "
+        "Cost × training: per round, MGRAL's own training seconds "
         "(`t_strategy_train_s`: table variants and agent) divided by that round's detector "
         "training seconds (`t_train_s`); rounds whose detector did not train (a cached "
         "round-0 model) are left out. Lookup speed-up: one variant fine-tune's seconds over "

@@ -78,3 +78,19 @@ def test_report_without_mgral_runs_has_no_mgral_section(tmp_path):
     (page,) = (tmp_path / "report").glob("*/report.md")
     assert "## MGRAL" not in page.read_text()
     assert not list(page.parent.glob("mgral_*"))
+
+
+def test_realised_gain_on_the_reward_split_pairs_with_the_estimate():
+    import pandas as pd
+
+    from albench.mgral_report import MgralRun, pooled_calibration
+
+    diags = [{"round": t, "estimated_gain": e, "model_ap50_R": r}
+             for t, e, r in ((0, 0.01, 0.30), (1, 0.05, 0.32), (2, 0.02, 0.40))]
+    run = MgralRun("mgral", 0, "x", diags, pd.DataFrame({"round": [0, 1, 2, 3],
+                                                         "ap50": [0.1, 0.2, 0.25, 0.3]}))
+    assert run.realised_on_reward_split == pytest.approx({0: 0.02, 1: 0.08})
+    est, real = pooled_calibration([run], on="R")
+    assert est.tolist() == [0.01, 0.05] and real.tolist() == pytest.approx([0.02, 0.08])
+    est_t, real_t = pooled_calibration([run])
+    assert est_t.tolist() == [0.01, 0.05, 0.02] and real_t.tolist() == pytest.approx([0.1, 0.05, 0.05])
