@@ -142,7 +142,9 @@ class LabWorkers:
 
     def __init__(self, workers: int) -> None:
         if workers < 1:
-            raise ConfigError(f"The lab needs at least one worker (got {workers}).")
+            raise ConfigError(f"--lab-workers must be a whole number of at least 1 (got {workers}): "
+                              "the processes that run a training strategy's fine-tunes. Leave it "
+                              "out for one per core (at most 4).")
         self.workers = workers
         self._pool: futures.ProcessPoolExecutor | None = None
 

@@ -63,7 +63,7 @@ class ActiveLearningLoop:
                  reporter: Reporter | None = None, dataset: DetectionDataset | None = None,
                  wait: bool = False, lab_workers: int | None = None):
         self.cfg = cfg  # resolved and immutable (albench.config.resolve)
-        self.lab_workers = LabWorkers(lab_workers or default_workers())
+        self.lab_workers = LabWorkers(default_workers() if lab_workers is None else lab_workers)
         self.strategy = build_strategy(cfg.strategy, cfg.strategy_options)
         self.run_dir = Path(out) / cfg.run_id()
         self.force, self.wait = force, wait

@@ -48,6 +48,7 @@ def out(tmp_path: Path) -> Path:
 ARGUMENT_ROWS = [
     # (arguments, phrase the message must contain)
     (["--seed", "-1"], "--seed must be a whole number of at least 0"),
+    (["--lab-workers", "0"], "--lab-workers must be a whole number of at least 1"),
     (["--device", "tpu"], "--device 'tpu' is not a device"),
     (["--device", "meta"], "--device 'meta' is not a device"),
     (["--device", "cuda:99"], "--device cuda:99 was asked for"),

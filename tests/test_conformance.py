@@ -187,6 +187,7 @@ def test_no_access_to_unlabeled_ground_truth(name: str):
     ctx = context(state)
     exposed = list(vars(ctx).values())
     exposed += [getattr(ctx.model, a) for a in dir(ctx.model) if not a.startswith("_")]
+    exposed += [getattr(ctx.lab, a) for a in dir(ctx.lab) if not a.startswith("_")]
     assert not any(_holds_ground_truth(v) for v in exposed)
     sel = make(name).select(ctx, 5)
     with pytest.raises(OracleError):
