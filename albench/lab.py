@@ -233,7 +233,10 @@ class Lab:
             extra = [int(i) for i in unlabeled]
         b = self._backend
         state = dict(job.base.state) if job.base is not None else b.state()
-        return _Payload(b.name, dict(b.images.files), dict(b.images.sizes), b.num_classes,
+        used = set(targets) | set(extra)  # a worker reads only these images (not the whole pool)
+        files = {i: b.images.files[i] for i in used}
+        sizes = {i: b.images.sizes[i] for i in used}
+        return _Payload(b.name, files, sizes, b.num_classes,
                         dict(b.opts), str(b.device), frozenset(b.features), state, targets,
                         extra, unsup, job.epochs, job.seed, self.threads,
                         torch.are_deterministic_algorithms_enabled())
