@@ -1,10 +1,12 @@
-"""Statistics for active-learning curves: small pure functions over NumPy arrays.
+"""Bootstrap estimates and curve summaries for active-learning curves.
 
 Interval estimates follow the approach of *rliable* (Agarwal et al., 2021, "Deep RL at
-the edge of the statistical precipice"): few seeds, so report point estimates with
-percentile bootstrap confidence intervals obtained by resampling runs (seeds) with
-replacement, stratified by task/setting when several are pooled, and the probability of
-improvement P(X > Y) instead of a bare difference of means.
+the edge of the statistical precipice"): point estimates with percentile bootstrap
+confidence intervals obtained by resampling runs (seeds) with replacement, stratified by
+task/setting when several are pooled, and the probability of improvement P(X > Y) instead
+of a bare difference of means. The percentile bootstrap needs enough runs to be an
+interval (about 30; with 3 it returns their range): :mod:`albench.stats.fewseed` picks
+the method by the number of runs.
 
 Conventions: a *curve* is a pair ``x`` (labeled images per round, increasing) and ``y``
 (a metric per round). ``scores`` arrays have runs on axis 0. Every function that draws
