@@ -793,3 +793,13 @@ def test_yolo_fingerprint_follows_the_label_files(tmp_path: Path) -> None:
     before = load_dataset("yolo", data_root=data).fingerprint()
     (tmp_path / "ds/labels/train/b.txt").write_text("1 0.5 0.5 0.3 0.2\n")
     assert load_dataset("yolo", data_root=data).fingerprint() != before
+
+
+def test_images_without_boxes_are_counted(tmp_path: Path) -> None:
+    opts = small_coco(tmp_path, names=("a.png", "b.png", "c.png"), test_names=("t.png", "u.png"),
+                      train_anns=[one_box(1), one_box(2)], test_anns=[one_box(100)])
+    ds = load_dataset("coco-json", **opts)
+    assert "train.json: 1 of 3 pool images have no box (kept: labelled, they are background " \
+           "images)" in ds.warnings
+    assert any(w.startswith("test.json: 1 of 2 test images have no box") for w in ds.warnings)
+    assert ds.annotations[3].n_boxes == 0 and ds.pool_ids.tolist() == [1, 2, 3]

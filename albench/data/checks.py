@@ -238,6 +238,13 @@ def check_pool(pool: Split, test: Split, warnings: list[str],
     if with_boxes < FEW_WITH_BOXES * len(pool.files):
         warnings.append(f"{pool.source}: only {with_boxes} of {len(pool.files)} pool images "
                         "have boxes; most labels a strategy buys will be empty images")
+    elif strict and with_boxes < len(pool.files):
+        warnings.append(f"{pool.source}: {len(pool.files) - with_boxes} of {len(pool.files)} "
+                        "pool images have no box (kept: labelled, they are background images)")
+    empty_test = sum(a.n_boxes == 0 for a in test.annotations.values())
+    if strict and empty_test:
+        warnings.append(f"{test.source}: {empty_test} of {len(test.files)} test images have no "
+                        "box (kept: their detections count as false positives)")
     for split in (pool, test):
         check_copies(split, warnings, strict)
     pool_files = {os.path.realpath(p) for p in pool.files.values()}
