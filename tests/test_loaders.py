@@ -606,6 +606,8 @@ def test_voc_folder_without_lists_is_split_by_a_seeded_recorded_share(tmp_path: 
     assert len(others) > 1  # the seed decides the split
     with pytest.raises(DatasetError, match=r"test_share=1\.5 is not a share"):
         load_dataset("voc", data_root=root, test_share=1.5)
+    with pytest.raises(DatasetError, match=r"seed=-1 is not a seed"):
+        load_dataset("voc", data_root=root, seed=-1)
 
 
 def test_voc_folder_trainval_and_test_lists_are_used_when_present(tmp_path: Path) -> None:

@@ -72,6 +72,9 @@ def choose_split(root: Path, names: list[str], train: str | None, test: str | No
             raise DatasetError(f"--dataset-opt test_share={test_share!r} is not a share: give "
                                "a number between 0 and 1 (e.g. 0.2), or name list files with "
                                "train= and test=.")
+        if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
+            raise DatasetError(f"--dataset-opt seed={seed!r} is not a seed: give a whole number "
+                               "of at least 0.")
         n_test = int(round(test_share * len(names)))
         if not 1 <= n_test < len(names):
             raise DatasetError(
