@@ -2,7 +2,8 @@
 traceback, and every file already in the results folder byte-identical afterwards.
 
 Rows that are arguments fail before any data is loaded; rows that damage a run folder
-write it by hand (no training), so the whole table runs in seconds.
+write it by hand (no training); rows of bad data write a small dataset that the load
+refuses, before any training, so the whole table runs in seconds.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from albench.cli import main
 from albench.config import resolve
@@ -167,3 +170,101 @@ def test_damaged_run_folder(status, rows, state, same_data, phrase, out, capsys)
     assert phrase in flat and "--force" in flat, text
     assert "Traceback" not in text
     assert snapshot(out) == before
+
+
+# ------------------------------------------------------------------ bad data, refused at load
+def _image(path: Path, k: int, size=(64, 48)) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, (40 * k % 256, 90, 200 - 10 * k)).save(path)
+
+
+def _coco(tmp: Path, test_images=("t.jpg",), declared=(64, 48), crowd=False) -> list[str]:
+    """A 4-image coco-json pool and a test split; returns the CLI flags that load it."""
+    names = ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+    for k, name in enumerate(names + list(test_images)):
+        _image(tmp / "img" / name, k)
+    cats = [{"id": 1, "name": "cell"}]
+
+    def doc(files, first, iscrowd=0):
+        images = [{"id": first + k, "file_name": n, "width": declared[0], "height": declared[1]}
+                  for k, n in enumerate(files)]
+        anns = [{"id": first + k, "image_id": first + k, "category_id": 1,
+                 "bbox": [40, 30, 10, 10], "iscrowd": iscrowd} for k in range(len(files))]
+        return {"images": images, "annotations": anns, "categories": cats}
+
+    (tmp / "train.json").write_text(json.dumps(doc(names, 1)))
+    (tmp / "test.json").write_text(json.dumps(doc(list(test_images), 100, int(crowd))))
+    return ["--dataset", "coco-json", "--ann-train", str(tmp / "train.json"),
+            "--ann-test", str(tmp / "test.json"), "--images", str(tmp / "img")]
+
+
+def _truncated(tmp: Path) -> list[str]:
+    args = _coco(tmp)
+    path = tmp / "img" / "b.jpg"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (240, 320, 3), np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:4000])
+    return args
+
+
+def _copied_test(tmp: Path) -> list[str]:
+    args = _coco(tmp)
+    (tmp / "img" / "t.jpg").write_bytes((tmp / "img" / "a.jpg").read_bytes())
+    return args
+
+
+def _float_image(tmp: Path) -> list[str]:
+    args = _coco(tmp, test_images=("t.tif",))
+    Image.fromarray(np.ones((48, 64), np.float32)).save(tmp / "img" / "t.tif")
+    return args
+
+
+def _voc_folder(tmp: Path) -> list[str]:
+    for k in range(4):
+        _image(tmp / "cells" / "JPEGImages" / f"c{k}.jpg", k)
+        (tmp / "cells" / "Annotations").mkdir(parents=True, exist_ok=True)
+        (tmp / "cells" / "Annotations" / f"c{k}.xml").write_text(
+            "<annotation><object><name>rbc</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+            "<xmax>9</xmax><ymax>9</ymax></bndbox></object></annotation>")
+    (tmp / "cells" / "Annotations" / "c2.xml").write_text("<annotation><object>")
+    return ["--dataset", "voc", "--data-root", str(tmp / "cells"),
+            "--dataset-opt", "test_share=0.25"]
+
+
+def _yolo(tmp: Path) -> list[str]:
+    for split in ("train", "val"):
+        for k in range(3):
+            _image(tmp / "ds" / "images" / split / f"{split}{k}.png", k + 3 * (split == "val"))
+            (tmp / "ds" / "labels" / split).mkdir(parents=True, exist_ok=True)
+            (tmp / "ds" / "labels" / split / f"{split}{k}.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp / "ds" / "labels" / "train" / "train1.txt").write_text("0 32 24 12 12\n")
+    (tmp / "ds" / "data.yaml").write_text("train: images/train\nval: images/val\nnames: [cell]\n")
+    return ["--dataset", "yolo", "--data-root", str(tmp / "ds" / "data.yaml")]
+
+
+DATA_ROWS = [
+    # (id, writes the bad data and returns the dataset flags, phrase of the message)
+    ("a truncated JPEG in the pool", _truncated, "image file is truncated"),
+    ("a test image that is a byte copy of a pool image", _copied_test,
+     "1 test images are byte-for-byte copies of pool images"),
+    ("an empty test set", lambda t: _coco(t, test_images=()), "the test split holds no image"),
+    ("an all-crowd test set", lambda t: _coco(t, crowd=True),
+     "none of its 1 test images has a box that counts"),
+    ("declared sizes half the real ones", lambda t: _coco(t, declared=(32, 24)),
+     "4 of its 4 boxes (100%) would be dropped"),
+    ("a float image", _float_image, "no agreed 8-bit display range"),
+    ("a VOC folder with a malformed XML file", _voc_folder, "c2.xml cannot be parsed"),
+    ("a YOLO label in pixels", _yolo, "train1.txt, line 1"),
+]
+
+
+@pytest.mark.parametrize("write, phrase", [r[1:] for r in DATA_ROWS], ids=[r[0] for r in DATA_ROWS])
+def test_bad_data_stop_the_run_before_any_training(write, phrase, out, tmp_path, capsys):
+    data_flags = write(tmp_path / "data")
+    before = snapshot(out)
+    code, text = cli(["run", "--preset", "smoke", "--initial", "2", "--budget", "1", "--rounds",
+                      "1", "--backend-opt", "imgsz=64", "--backend-opt", "epochs=1",
+                      *data_flags, "--out", str(out), "--quiet"], capsys)
+    assert code == 2
+    assert phrase in " ".join(text.split()), text
+    assert "Traceback" not in text
+    assert snapshot(out) == before  # no run folder, no model: refused before any training

@@ -47,7 +47,7 @@ def register_loader(name: str, description: str):
 
 
 def _import_builtin() -> None:
-    from albench.data import coco, shapes, voc  # noqa: F401  (registration side effect)
+    from albench.data import coco, shapes, voc, yolo  # noqa: F401  (registration side effect)
 
 
 def _info(name: str) -> LoaderInfo:

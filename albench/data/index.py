@@ -2,7 +2,8 @@
 
 Boxes are ``xyxy`` in pixels, labels are contiguous class indices ``0..C-1`` (the original
 category ids are kept in ``category_ids`` for export). Images stay on disk; the
-:class:`ImageStore` decodes them on demand and keeps a bounded in-memory cache.
+:class:`ImageStore` decodes them on demand (:func:`~albench.data.images.decode_image`: EXIF
+orientation applied, 16-bit greyscale reduced to 8 bits) and keeps a bounded in-memory cache.
 Ground truth lives in ``annotations`` and is handed to the AL loop's oracle only; backends
 and strategies get the :class:`ImageStore`, never the annotations.
 """
@@ -18,7 +19,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from albench.errors import DatasetError
+from albench.data.images import decode_image
 
 
 @dataclass(frozen=True)
@@ -70,25 +71,6 @@ class ImageStore:
                 _, old = self._cache.popitem(last=False)
                 self._used -= old.nbytes
         return array
-
-
-def decode_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise DatasetError(
-            f"Image file {path} does not exist. The annotation file lists it but the image "
-            "folder does not hold it: check that --images (or the dataset root) points at "
-            "the folder the annotations were written for, or remove the entry."
-        ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        raise DatasetError(
-            f"Image file {path} cannot be decoded ({exc}). The file is corrupt or not an "
-            "image: re-download or re-export it, or remove its entry from the annotations."
-        ) from None
 
 
 @dataclass

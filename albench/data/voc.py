@@ -1,32 +1,29 @@
-"""PASCAL VOC (``voc``): pool = trainval of VOC2007 and VOC2012, test = VOC2007 test.
+"""PASCAL VOC (``voc``): a VOCdevkit root (pool = trainval of VOC2007 and VOC2012, test =
+VOC2007 test), or a single VOC-style folder of a user's own (:mod:`albench.data.vocfolder`).
 
-Boxes in the XML files are 1-based inclusive pixel coordinates and become 0-based ``xyxy``
-(``x1 - 1, y1 - 1, x2, y2``). ``difficult`` objects are kept with ``ignore=True``.
-Image ids are ``YYYYNNNNNN`` from the image name (VOC2007's ``000005`` is read as
-``2007_000005``, VOC2012's ``2008_000002`` as is); the file path keeps the original name.
+The two are told apart by their layout: a folder holding ``Annotations/`` and
+``JPEGImages/`` is a single folder; one holding ``VOC<year>/`` (itself or in ``VOCdevkit/``)
+is a devkit. In a devkit, image ids are ``YYYYNNNNNN`` from the image name (VOC2007's
+``000005`` is read as ``2007_000005``, VOC2012's ``2008_000002`` as is); the file path keeps
+the original name. ``difficult`` objects are kept with ``ignore=True``.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from albench.data import register_loader
-from albench.data.coco import (VERIFY_LIMIT, BoxTally, Size, Split, assemble, inspect_images,
-                               merge_sizes, require_files, resolve_root)
+from albench.data.checks import (MAX_DROPPED_SHARE, BoxTally, Split, assemble,
+                                 check_max_dropped, merge_sizes, require_files, resolve_root)
+from albench.data.images import inspect_images
 from albench.data.index import DetectionDataset
+from albench.data.vocfolder import FOLDER_DEFAULTS, is_voc_folder, load_folder
+from albench.data.vocxml import VOC_CLASSES, parse_xml, read_image_set
 from albench.errors import DatasetError
 
-VOC_CLASSES = [
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
-    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
-    "train", "tvmonitor",
-]
 VOC_ENV = "ALBENCH_VOC_ROOT"
 VOC_DEFAULT_ROOT = Path("data/VOCdevkit")
 VOC_DOWNLOAD = (
@@ -36,6 +33,7 @@ VOC_DOWNLOAD = (
     "unpacks into VOCdevkit/, which then holds VOC2007/ and VOC2012/"
 )
 FRESH_IDS = 10**10  # above every YYYYNNNNNN id: where names of another form are numbered
+YEARS_DEFAULT = "2007,2012"
 
 
 @dataclass(frozen=True)
@@ -76,52 +74,6 @@ def find_devkit(root: Path, years: list[int]) -> Path | None:
     return None
 
 
-def read_image_set(path: Path) -> list[str]:
-    if not path.is_file():
-        raise DatasetError(
-            f"VOC image set {path} does not exist. {VOC_DOWNLOAD}; VOC2007 test.txt comes "
-            "from VOCtest_06-Nov-2007.tar, extracted in the same folder as the trainval tars."
-        )
-    return [line.split()[0] for line in path.read_text().splitlines() if line.strip()]
-
-
-def _coord(obj: ET.Element, tag: str, path: Path) -> float:
-    try:
-        return float(obj.findtext(f"bndbox/{tag}", ""))
-    except ValueError:
-        raise DatasetError(f"VOC annotation {path} has an object without a numeric "
-                           f"<bndbox>/<{tag}>: fix or re-extract the file.") from None
-
-
-def parse_xml(path: Path) -> tuple[Size | None, np.ndarray, np.ndarray, np.ndarray]:
-    """Declared size, 0-based xyxy boxes, labels and the difficult flags of one XML file."""
-    try:
-        tree = ET.parse(path)
-    except (ET.ParseError, OSError) as exc:
-        raise DatasetError(f"VOC annotation {path} cannot be parsed ({exc}): the file is "
-                           "missing or malformed; re-extract it from the VOC tar.") from None
-    xml = tree.getroot()
-    try:
-        w, h = (int(float(xml.findtext(f"size/{k}", ""))) for k in ("width", "height"))
-        size: Size | None = (w, h) if w > 0 and h > 0 else None
-    except ValueError:
-        size = None
-    boxes, labels, difficult = [], [], []
-    for obj in xml.iter("object"):
-        name = (obj.findtext("name") or "").strip()
-        if name not in VOC_CLASSES:
-            raise DatasetError(
-                f"VOC annotation {path} has an object of class {name!r}, which is not one of "
-                f"the 20 VOC classes ({', '.join(VOC_CLASSES)}): fix the name in the file."
-            )
-        x1, y1, x2, y2 = (_coord(obj, t, path) for t in ("xmin", "ymin", "xmax", "ymax"))
-        boxes.append((x1 - 1, y1 - 1, x2, y2))
-        labels.append(VOC_CLASSES.index(name))
-        difficult.append((obj.findtext("difficult") or "0").strip() not in ("", "0"))
-    return (size, np.array(boxes, np.float32).reshape(-1, 4), np.array(labels, np.int64),
-            np.array(difficult, bool))
-
-
 def image_ids(images: list[VocImage]) -> tuple[dict[VocImage, int], int]:
     """Ids for ``images``; names of another form, or that clash, get fresh ids in order."""
     ids: dict[VocImage, int] = {}
@@ -140,7 +92,9 @@ def image_ids(images: list[VocImage]) -> tuple[dict[VocImage, int], int]:
 
 
 def read_split(devkit: Path, images: list[VocImage], ids: dict[VocImage, int], source: str,
-               verify: bool, warnings: list[str]) -> Split:
+               warnings: list[str], max_dropped: float,
+               cache_dir: str | os.PathLike | None) -> tuple[Split, list[Path]]:
+    """One devkit split and the XML files it was read from."""
     files = {ids[im]: devkit / im.folder / "JPEGImages" / f"{im.name}.jpg" for im in images}
     xmls = {ids[im]: devkit / im.folder / "Annotations" / f"{im.name}.xml" for im in images}
     fix = (f"Re-extract the VOC tar files into {devkit.parent} so that every image named in "
@@ -148,29 +102,18 @@ def read_split(devkit: Path, images: list[VocImage], ids: dict[VocImage, int], s
     require_files(xmls, source, fix, what="annotation files")
     require_files(files, source, fix)
     parsed = {i: parse_xml(path) for i, path in xmls.items()}
-    sizes = merge_sizes({i: p[0] for i, p in parsed.items()},
-                        inspect_images(files, source, verify), source, warnings)
-    tally = BoxTally(source)
-    annotations = {i: tally.clean(boxes, labels, ignore, sizes[i])
-                   for i, (_, boxes, labels, ignore) in parsed.items()}
-    warnings.extend(tally.messages())
-    return Split(source, files, sizes, annotations)
+    facts = inspect_images(files, source, cache_dir)
+    sizes, differ = merge_sizes({i: p.size for i, p in parsed.items()}, facts, source, warnings)
+    tally = BoxTally(source, drop_copies=False, size_mismatch=differ)
+    fix_name = "fix the name in the file (a VOCdevkit holds the 20 VOC classes)."
+    annotations = {i: tally.clean(p.xyxy(), p.labels(VOC_CLASSES, fix_name), p.difficult,
+                                  sizes[i]) for i, p in parsed.items()}
+    tally.finish(warnings, max_dropped)
+    return Split(source, files, sizes, annotations, facts), [xmls[i] for i in sorted(xmls)]
 
 
-@register_loader("voc", "PASCAL VOC: pool = VOC2007+2012 trainval (16,551), test = VOC2007 "
-                        f"test (4,952); 20 classes. Root: --data-root or ${VOC_ENV}.")
-def load_voc(data_root: str | os.PathLike | None = None, years: str | list = "2007,2012",
-             verify_limit: int = VERIFY_LIMIT) -> DetectionDataset:
-    wanted = parse_years(years)
-    root, origin = resolve_root(data_root, VOC_ENV, VOC_DEFAULT_ROOT)
-    devkit = find_devkit(root, wanted + [2007])
-    if devkit is None:
-        folders = " or ".join(f"VOC{y}/" for y in wanted)
-        raise DatasetError(
-            f"PASCAL VOC was not found: neither {root} nor {root / 'VOCdevkit'} ({origin}) "
-            f"holds {folders}. {VOC_DOWNLOAD}. Then pass that VOCdevkit folder with "
-            f"--data-root or set {VOC_ENV}."
-        )
+def load_devkit(devkit: Path, wanted: list[int], max_dropped: float,
+                cache_dir: str | os.PathLike | None) -> DetectionDataset:
     found = [y for y in wanted if (devkit / f"VOC{y}").is_dir()]
     if not found:
         raise DatasetError(
@@ -181,10 +124,13 @@ def load_voc(data_root: str | os.PathLike | None = None, years: str | list = "20
     warnings = [f"VOC{y} is not in {devkit}: the pool uses "
                 f"{'+'.join(f'VOC{f}' for f in found) or 'no'} trainval only"
                 for y in wanted if y not in found]
-    pool_images = [VocImage(y, n) for y in found
-                   for n in read_image_set(devkit / f"VOC{y}/ImageSets/Main/trainval.txt")]
-    test_images = [VocImage(2007, n)
-                   for n in read_image_set(devkit / "VOC2007/ImageSets/Main/test.txt")]
+    missing = (f"{VOC_DOWNLOAD}; VOC2007 test.txt comes from VOCtest_06-Nov-2007.tar, "
+               "extracted in the same folder as the trainval tars.")
+    lists = [devkit / f"VOC{y}/ImageSets/Main/trainval.txt" for y in found]
+    test_list = devkit / "VOC2007/ImageSets/Main/test.txt"
+    pool_images = [VocImage(y, n) for y, path in zip(found, lists)
+                   for n in read_image_set(path, missing)]
+    test_images = [VocImage(2007, n) for n in read_image_set(test_list, missing)]
     pool_images = list(dict.fromkeys(pool_images))
     test_images = list(dict.fromkeys(test_images))
     overlap = set(pool_images) & set(test_images)
@@ -196,15 +142,54 @@ def load_voc(data_root: str | os.PathLike | None = None, years: str | list = "20
     if clashes:
         warnings.append(f"{clashes} VOC image names map to an id already taken; they were "
                         f"given fresh ids from {FRESH_IDS}")
-    verify = len(ids) <= verify_limit
-    pool = read_split(devkit, pool_images, ids,
-                      "+".join(f"VOC{y}" for y in found) + " trainval", verify, warnings)
-    test = read_split(devkit, test_images, ids, "VOC2007 test", verify, warnings)
+    pool, pool_xml = read_split(devkit, pool_images, ids,
+                                "+".join(f"VOC{y}" for y in found) + " trainval", warnings,
+                                max_dropped, cache_dir)
+    test, test_xml = read_split(devkit, test_images, ids, "VOC2007 test", warnings,
+                                max_dropped, cache_dir)
     params = {"root": str(devkit.resolve()), "years": found, "years_requested": wanted,
               "pool_sets": [f"VOC{y}/trainval" for y in found], "test_set": "VOC2007/test"}
     ds = assemble("voc", list(VOC_CLASSES), list(range(1, len(VOC_CLASSES) + 1)), pool, test,
-                  warnings, params)
-    ds.sources = [str((devkit / s).resolve()) for s in
-                  [f"VOC{y}/ImageSets/Main/trainval.txt" for y in found]
-                  + ["VOC2007/ImageSets/Main/test.txt"]]
+                  warnings, params, strict=False)
+    ds.sources = [str(p.resolve()) for p in [*lists, test_list, *pool_xml, *test_xml]]
     return ds
+
+
+@register_loader("voc", "PASCAL VOC: a VOCdevkit root (pool = VOC2007+2012 trainval "
+                        "(16,551), test = VOC2007 test (4,952); 20 classes), or your own "
+                        "VOC folder (Annotations/ + JPEGImages/). Root: --data-root or "
+                        f"${VOC_ENV}.")
+def load_voc(data_root: str | os.PathLike | None = None, years: str | list = YEARS_DEFAULT,
+             classes: str | None = None, train: str | None = None, test: str | None = None,
+             test_share: float = FOLDER_DEFAULTS["test_share"],
+             seed: int = FOLDER_DEFAULTS["seed"], allow_test_in_pool: bool = False,
+             max_dropped: float = MAX_DROPPED_SHARE,
+             cache_dir: str | os.PathLike | None = None) -> DetectionDataset:
+    max_dropped = check_max_dropped(max_dropped)
+    root, origin = resolve_root(data_root, VOC_ENV, VOC_DEFAULT_ROOT)
+    folder_opts = {"classes": classes, "train": train, "test": test, "test_share": test_share,
+                   "seed": seed, "allow_test_in_pool": allow_test_in_pool}
+    if is_voc_folder(root):
+        if years != YEARS_DEFAULT:
+            raise DatasetError(f"{root} is a single VOC folder (Annotations/ + JPEGImages/), "
+                               "not a VOCdevkit: the years option does not apply to it. Drop "
+                               "--dataset-opt years, or pass the VOCdevkit folder.")
+        return load_folder(root, max_dropped=max_dropped, cache_dir=cache_dir, **folder_opts)
+    wanted = parse_years(years)
+    devkit = find_devkit(root, wanted + [2007])
+    if devkit is None:
+        folders = " or ".join(f"VOC{y}/" for y in wanted)
+        raise DatasetError(
+            f"PASCAL VOC was not found: neither {root} nor {root / 'VOCdevkit'} ({origin}) "
+            f"holds {folders}, and {root} is no VOC folder (Annotations/ and JPEGImages/). "
+            f"{VOC_DOWNLOAD}. Then pass that VOCdevkit folder with --data-root or set "
+            f"{VOC_ENV}; or pass a folder of your own that holds Annotations/ and JPEGImages/."
+        )
+    given = sorted(k for k, v in folder_opts.items() if v != FOLDER_DEFAULTS[k])
+    if given:
+        raise DatasetError(
+            f"{devkit} is a VOCdevkit, whose split and classes are fixed by the benchmark: the "
+            f"option(s) {', '.join(given)} apply only to a single VOC folder (Annotations/ + "
+            "JPEGImages/). Drop them, or pass such a folder with --data-root."
+        )
+    return load_devkit(devkit, wanted, max_dropped, cache_dir)
