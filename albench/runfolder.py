@@ -26,6 +26,7 @@ they are; their next commit moves them to it.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 from dataclasses import dataclass
@@ -109,9 +110,12 @@ class RunFolder:
         folder = record.get("folder")
         src = self.state_dir / folder if folder else self.state_dir
         views = src if folder else self.path  # older folders: rows at the top
-        if folder and not (src / ROWS).is_file():
+        if folder and not src.is_dir():
             raise damaged(self.path, f"state/state.json names the committed round state/{folder}, "
                                      "which is missing")
+        lacking = [n for n in (ROWS, SELECTIONS, MODEL, STRATEGY) if folder and not (src / n).is_file()]
+        if lacking:
+            raise damaged(self.path, f"the committed round state/{folder} lacks {', '.join(lacking)}")
         rows = [r for r in read_rows(views / ROWS) if int(r["round"]) < start]
         selections = [s for s in read_jsonl(views / SELECTIONS) if int(s.get("round", -1)) < start]
         diagnostics = [d for d in read_jsonl(views / DIAGNOSTICS) if int(d.get("round", -1)) < start]
@@ -251,8 +255,9 @@ def _fsync_dir(path: Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:
-        pass
+    except OSError as exc:  # some file systems cannot sync a folder; a full disk is an error
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EIO):
+            raise
     finally:
         os.close(fd)
 

@@ -39,6 +39,8 @@ DATA = {"pool_size": 60, "test_size": 12, "image_size": 64}
 SETTING = dict(dataset="shapes", backend="test-fake", strategy="test-stateful", initial=10,
                budget=6, rounds=3, dataset_options=DATA)
 TIMING = ("t_", "peak_")
+needs_proc = pytest.mark.skipif(not Path("/proc/self/fd").is_dir() or not hasattr(os, "fork"),
+                                reason="write points are found through /proc/self/fd and fork")
 
 
 class FakeDetector:
@@ -170,13 +172,16 @@ class WritePoints:
 
     def install(self, monkeypatch=None) -> None:
         for op, fn in self.originals.items():
-            wrapped = self._wrap(op, fn)
-            monkeypatch.setattr(os, op, wrapped) if monkeypatch else setattr(os, op, wrapped)
+            if monkeypatch is None:
+                setattr(os, op, self._wrap(op, fn))
+            else:
+                monkeypatch.setattr(os, op, self._wrap(op, fn))
 
     def _wrap(self, op, fn):
         def call(*args, **kwargs):
             path = _target(op, args, kwargs)
-            if path.startswith(self.root) and not (op == "mkdir" and os.path.isdir(path)):
+            inside = path == self.root or path.startswith(self.root + os.sep)
+            if inside and not (op == "mkdir" and os.path.isdir(path)):
                 self.calls.append((op, path))
                 self.action(len(self.calls) - 1, op, path)
             return fn(*args, **kwargs)
@@ -245,6 +250,7 @@ def crash_at(ds, out: Path, k: int) -> int:
     raise AssertionError(f"the run crashing at write point {k} hung")
 
 
+@needs_proc
 def test_a_crash_at_any_write_of_a_round_then_a_rerun_equals_an_uninterrupted_run(
         fake, tmp_path, monkeypatch):
     whole, points = round_points(fake, tmp_path / "whole", monkeypatch)
@@ -261,6 +267,7 @@ def test_a_crash_at_any_write_of_a_round_then_a_rerun_equals_an_uninterrupted_ru
 NO_SPACE = ("replace", "rename", "fsync", "mkdir")  # what a full disk can fail
 
 
+@needs_proc
 def test_a_full_disk_at_any_write_of_a_round_is_a_clear_error_and_the_rerun_equals(
         fake, tmp_path, monkeypatch):
     whole, points = round_points(fake, tmp_path / "whole", monkeypatch)
@@ -269,7 +276,7 @@ def test_a_full_disk_at_any_write_of_a_round_is_a_clear_error_and_the_rerun_equa
             continue
         out = tmp_path / f"full-{k}"
 
-        def no_space(i, op, path):
+        def no_space(i, op, path, k=k):
             if i >= k and op in NO_SPACE:  # the disk stays full until the run stops
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
@@ -285,6 +292,7 @@ def test_a_full_disk_at_any_write_of_a_round_is_a_clear_error_and_the_rerun_equa
         shutil.rmtree(out)
 
 
+@needs_proc
 def test_a_full_disk_is_exit_status_2_without_a_traceback_and_the_rerun_equals(
         fake, tmp_path, monkeypatch, capsys):
     whole = comparable(run(fake, tmp_path / "whole").run_dir)
@@ -374,14 +382,23 @@ def test_a_folder_of_the_older_layout_resumes_and_moves_to_the_committed_layout(
     assert RunFolder(run_dir).model_path() == state / "round-0003" / "model.pt"
 
 
-def test_a_commit_record_naming_a_missing_round_is_damaged(fake, tmp_path, monkeypatch):
+@pytest.mark.parametrize("lost, phrase", [
+    ("round-0001", "names the committed round state/round-0001, which is missing"),
+    ("round-0001/model.pt", "the committed round state/round-0001 lacks model.pt"),
+])
+def test_a_commit_record_naming_a_missing_round_is_damaged(lost, phrase, fake, tmp_path,
+                                                          monkeypatch):
     run_dir = stopped_after(fake, tmp_path / "lost", 2, monkeypatch)
-    shutil.rmtree(run_dir / "state" / "round-0001")
-    before = sorted(p.relative_to(run_dir) for p in run_dir.rglob("*"))
-    with pytest.raises(RunFolderError, match="names the committed round state/round-0001, "
-                                             "which is missing.*--force"):
+    path = run_dir / "state" / lost
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+    before = {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    with pytest.raises(RunFolderError, match=f"{phrase}.*--force"):
         run(fake, tmp_path / "lost")
-    assert sorted(p.relative_to(run_dir) for p in run_dir.rglob("*")) == before
+    assert {p.relative_to(run_dir): p.read_bytes() for p in run_dir.rglob("*")
+            if p.is_file()} == before
 
 
 # ------------------------------------------------------------------ --force
@@ -420,6 +437,7 @@ def reset_as_an_ordinary_user(base: Path) -> dict:
     return json.loads(text)
 
 
+@needs_proc
 def test_force_on_a_folder_it_cannot_delete_is_an_error_before_anything_is_deleted():
     import tempfile
 
