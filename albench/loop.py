@@ -9,9 +9,9 @@ uninterrupted one would.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +26,10 @@ from albench.lab import FINETUNE_THREADS, Lab, LabWorkers, default_workers
 from albench.lock import run_lock
 from albench.pool import LabelState, Oracle, ids_sha256
 from albench.progress import Reporter
-from albench.results import (atomic_torch_save, atomic_write_json, command_line, git_commit,
-                             hardware, now_iso, package_versions, read_jsonl, read_rows, round_row,
-                             run_complete, write_jsonl, write_rows)
-from albench.runstate import check_fingerprint, load_resume, source_stats, sources_unchanged
+from albench.results import (atomic_write_json, command_line, git_commit, hardware, now_iso,
+                             package_versions, round_row)
+from albench.runfolder import RunFolder, out_of_space
+from albench.runstate import check_fingerprint, source_stats, sources_unchanged
 from strategies import build_strategy
 from strategies.base import Meter, ModelView, Selection, SelectionContext
 
@@ -56,7 +56,8 @@ class ActiveLearningLoop:
     2. evaluate it on the test split (one COCO path for every backend),
     3. let the strategy select a batch from the unlabeled pool,
     4. check the selection against the invariants and reveal its labels,
-    5. save the round atomically: the point a crashed run resumes from.
+    5. commit the round atomically (:class:`~albench.runfolder.RunFolder`): the point a
+       crashed run resumes from.
     """
 
     def __init__(self, cfg: RunConfig, out: Path, *, force: bool = False,
@@ -65,7 +66,8 @@ class ActiveLearningLoop:
         self.cfg = cfg  # resolved and immutable (albench.config.resolve)
         self.lab_workers = LabWorkers(default_workers() if lab_workers is None else lab_workers)
         self.strategy = build_strategy(cfg.strategy, cfg.strategy_options)
-        self.run_dir = Path(out) / cfg.run_id()
+        self.folder = RunFolder(Path(out) / cfg.run_id())
+        self.run_dir = self.folder.path
         self.force, self.wait = force, wait
         self.started_at = now_iso()
         self.report = reporter or Reporter(quiet=True)
@@ -183,38 +185,39 @@ class ActiveLearningLoop:
 
     # ------------------------------------------------------------------ run
     def run(self) -> RunResult:
-        with run_lock(self.run_dir, wait=self.wait):  # one process per run folder
-            return self._run()
+        try:
+            with run_lock(self.run_dir, wait=self.wait):  # one process per run folder
+                return self._run()
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise out_of_space(self.run_dir, exc) from None
+            raise
 
     def _run(self) -> RunResult:
-        cfg, run_dir = self.cfg, self.run_dir
-        if not self.force and run_complete(run_dir):  # before any loading, unless data changed
-            if not sources_unchanged(run_dir):
+        cfg, folder = self.cfg, self.folder
+        if not self.force and folder.complete():  # before any loading, unless data changed
+            if not sources_unchanged(folder.path):
                 self._setup()
-                check_fingerprint(run_dir, self.ds.fingerprint(), cfg.dataset)
-            self.report.note(f"{run_dir} is already complete; nothing to do (--force reruns it).")
-            return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "already complete")
+                check_fingerprint(folder.path, self.ds.fingerprint(), cfg.dataset)
+            self.report.note(f"{folder.path} is already complete; nothing to do (--force reruns it).")
+            return RunResult(folder.path, folder.rows(), "already complete")
         self._setup()
-        manifest_path, state_dir = run_dir / "manifest.json", run_dir / "state"
         state, start, rows, selections, diagnostics = self._initial_state(), 0, [], [], []
-        if self.force and run_dir.exists():
-            shutil.rmtree(run_dir)
+        if self.force:
+            folder.reset()
         else:
-            check_fingerprint(run_dir, self.ds.fingerprint(), cfg.dataset)
-            saved = load_resume(run_dir, self.ds.pool_ids)  # checked: rows, selections, state agree
+            check_fingerprint(folder.path, self.ds.fingerprint(), cfg.dataset)
+            saved = folder.resume(self.ds.pool_ids)  # checked: rows, selections, state agree
             if saved is not None:
                 state = LabelState(self.ds.pool_ids, saved.labeled_round)
                 start, rows, selections = saved.next_round, saved.rows, saved.selections
-                diagnostics = [d for d in read_jsonl(run_dir / "diagnostics.jsonl")
-                               if int(d.get("round", -1)) < start]
-                if start > 0 and (state_dir / "model.pt").exists():
-                    self.backend.load(state_dir / "model.pt")
-                if (state_dir / "strategy.pt").exists():
-                    import torch
-
-                    self.strategy.load_state_dict(torch.load(state_dir / "strategy.pt", weights_only=False))
-                self.report.note(f"resuming {run_dir.name} at round {start}")
-        atomic_write_json(manifest_path, self._manifest("running"))
+                diagnostics = saved.diagnostics
+                if start > 0 and saved.model is not None:
+                    self.backend.load(saved.model)
+                if saved.strategy_state is not None:
+                    self.strategy.load_state_dict(saved.strategy_state)
+                self.report.note(f"resuming {folder.path.name} at round {start}")
+        folder.write_manifest(self._manifest("running"))
         oracle = Oracle(self.ds.annotations, state)
 
         finished = bool(rows) and int(rows[-1]["n_selected"]) == 0  # the final round is saved
@@ -241,30 +244,17 @@ class ActiveLearningLoop:
                             t_infer=t_infer, t_eval=t_eval, t_round=time.perf_counter() - t_round,
                             cached=cached, selected=ids, peak_gpu_mb=_peak_gpu_mb(), **timing)
             rows.append(row)
-            self._save(r, state, rows, selections, diagnostics)
+            folder.commit(r, state.labeled_round, rows, selections, diagnostics,
+                          save_model=self.backend.save, strategy_state=self.strategy.state_dict(),
+                          config_hash=cfg.config_hash())
             self.report.round_done(row)
             if last:
                 break
 
         self.lab_workers.close()
-        atomic_write_json(manifest_path, self._manifest(
+        folder.write_manifest(self._manifest(
             "complete", {"rounds_done": len(rows), "finished_at": now_iso()}))
-        return RunResult(run_dir, read_rows(run_dir / "rounds.csv"), "complete")
-
-    def _save(self, round_: int, state: LabelState, rows: list[dict], selections: list[dict],
-              diagnostics: list[dict]) -> None:
-        """Commit a finished round: model and strategy state, rows, then the state marker."""
-        state_dir = self.run_dir / "state"
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.backend.save(state_dir / "model.pt")
-        atomic_torch_save(self.strategy.state_dict(), state_dir / "strategy.pt")
-        write_rows(self.run_dir / "rounds.csv", rows)
-        write_jsonl(self.run_dir / "selections.jsonl", selections)
-        if diagnostics or (self.run_dir / "diagnostics.jsonl").exists():
-            write_jsonl(self.run_dir / "diagnostics.jsonl", diagnostics)
-        atomic_write_json(state_dir / "state.json", {
-            "next_round": round_ + 1, "labeled_round": state.labeled_round.tolist(),
-            "config_hash": self.cfg.config_hash()})
+        return RunResult(folder.path, folder.rows(), "complete")
 
 
 def _peak_gpu_mb() -> float:

@@ -4,7 +4,8 @@
 ``rounds.csv``     one tidy row per round (see ROUND_COLUMNS)
 ``selections.jsonl`` ids and scores chosen each round
 ``diagnostics.jsonl`` per-round diagnostics a strategy returned (e.g. MGRAL's table)
-``state/``         what resume needs: label state, latest model, strategy state
+``state/``         what resume needs: the commit record and the committed round
+(:mod:`albench.runfolder` owns the folder; this module holds its file formats and writers.)
 """
 
 from __future__ import annotations
@@ -187,11 +188,55 @@ def now_iso() -> str:
 
 
 def run_complete(run_dir: Path) -> bool:
-    """True when the run folder's manifest says the run finished."""
+    """True when the run folder's manifest says the run finished and the folder holds
+    every round (:func:`completion_problem`); running a folder that only says so reports it
+    as damaged."""
     try:
-        return json.loads((Path(run_dir) / "manifest.json").read_text()).get("status") == "complete"
+        manifest = json.loads((Path(run_dir) / "manifest.json").read_text())
     except (OSError, ValueError):
         return False
+    if not isinstance(manifest, dict) or manifest.get("status") != "complete":
+        return False
+    try:
+        return completion_problem(run_dir, manifest) is None
+    except RunFolderError:
+        return False
+
+
+def completion_problem(run_dir: Path, manifest: Mapping[str, Any]) -> str | None:
+    """What a finished run's folder lacks, or None when it holds every round: rows 0..last,
+    the last one trained and evaluated without a selection, as many as the manifest
+    counts; a selection for every round that made one; a saved state (where one is kept)
+    at the last round. Unreadable files are a :class:`RunFolderError`."""
+    run_dir = Path(run_dir)
+    rows = read_rows(run_dir / "rounds.csv")
+    rounds = [int(r["round"]) for r in rows]
+    if rounds != list(range(len(rows))) or not rows:
+        return f"rounds.csv holds rounds {rounds or 'none'}, not 0, 1, 2... in order"
+    last = (manifest.get("resolved") or {}).get("last_round")
+    if last is not None and len(rows) != int(last) + 1:
+        return f"rounds.csv holds rounds 0..{len(rows) - 1} of 0..{last}"
+    if str(rows[-1].get("n_selected") or "0") != "0":
+        return (f"the last round in rounds.csv (round {len(rows) - 1}) selected images for a "
+                "round that rounds.csv lacks")
+    done = manifest.get("rounds_done")
+    if done is not None and str(done) != str(len(rows)):
+        return f"the manifest counts {done} rounds, rounds.csv holds {len(rows)}"
+    selections = {int(s.get("round", -1)): s.get("sha256")
+                  for s in read_jsonl(run_dir / "selections.jsonl")}
+    for r in rows:
+        if r.get("selection_sha256") and selections.get(int(r["round"])) != r["selection_sha256"]:
+            return f"selections.jsonl lacks the selection of round {r['round']} in rounds.csv"
+    state = run_dir / "state" / "state.json"
+    if state.exists():
+        try:
+            next_round = int(json.loads(state.read_text(encoding="utf-8"))["next_round"])
+        except (UnicodeDecodeError, ValueError, OSError, KeyError, TypeError):
+            return "state/state.json cannot be read"
+        if next_round != len(rows):
+            return (f"the saved state holds rounds 0..{next_round - 1}, rounds.csv rounds "
+                    f"0..{len(rows) - 1}")
+    return None
 
 
 def package_versions() -> dict[str, str]:

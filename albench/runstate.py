@@ -4,31 +4,22 @@ A run folder is tied to the data it was run on: the manifest records the dataset
 fingerprint (and, for datasets read from annotation files, each file's size and
 modification time). A finished run whose files changed is compared by fingerprint before
 it counts as complete, and an interrupted run resumes only when its data are unchanged
-and its rows, selections and label state agree.
+and its rows, selections and label state agree. (:mod:`albench.runfolder` reads and writes
+the folder; this module holds the checks.)
 """
 
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+import re
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
 
 from albench.errors import RunFolderError
-from albench.results import damaged, read_jsonl, read_rows
-
-
-@dataclass
-class Resume:
-    """A checked saved state: rounds ``0..next_round-1`` are done."""
-
-    next_round: int
-    labeled_round: np.ndarray
-    rows: list[dict]
-    selections: list[dict]
+from albench.results import damaged
 
 
 def source_stats(paths: Iterable[str]) -> dict[str, list[int]]:
@@ -83,40 +74,29 @@ def check_fingerprint(run_dir: Path, fingerprint: str, dataset: str) -> None:
         )
 
 
-def load_resume(run_dir: Path, pool_ids: np.ndarray) -> Resume | None:
-    """The saved state of an interrupted run, checked; None when there is none.
-
-    Rows and selections of rounds at or after ``next_round`` (written before a crash
-    stopped the round's commit) are dropped; earlier rounds must all be there and agree
-    with the label state, or the folder is reported as damaged.
-    """
-    run_dir = Path(run_dir)
-    saved = run_dir / "state" / "state.json"
-    if not saved.exists():
-        if (run_dir / "rounds.csv").exists() and read_rows(run_dir / "rounds.csv"):
-            raise damaged(run_dir, "rounds.csv holds rounds but state/state.json is missing")
+def read_record(run_dir: Path, strict: bool = True) -> dict | None:
+    """``state/state.json``, the commit record (None when there is none). One that cannot
+    be read is damage (or, with ``strict=False``, None)."""
+    path = Path(run_dir) / "state" / "state.json"
+    if not path.exists():
         return None
     try:
-        blob: Any = json.loads(saved.read_text(encoding="utf-8"))
-        start = int(blob["next_round"])
-        labeled_round = np.asarray(blob["labeled_round"], np.int64)
+        record: Any = json.loads(path.read_text(encoding="utf-8"))
+        int(record["next_round"])
+        np.asarray(record["labeled_round"], np.int64)
+        if "folder" in record and not re.fullmatch(r"round-\d{4,}", str(record["folder"])):
+            raise ValueError(f"{record['folder']!r} is not a round folder's name")
     except (UnicodeDecodeError, ValueError, OSError, KeyError, TypeError) as exc:
+        if not strict:
+            return None
         raise damaged(run_dir, f"state/state.json cannot be read ({exc})") from None
-    if labeled_round.shape != (len(pool_ids),):
-        raise damaged(run_dir, f"the label state covers {labeled_round.size} images, the pool "
-                               f"has {len(pool_ids)}")
-    rows = [r for r in read_rows(run_dir / "rounds.csv") if int(r["round"]) < start]
-    selections = [s for s in read_jsonl(run_dir / "selections.jsonl")
-                  if int(s.get("round", -1)) < start]
-    problems = _inconsistencies(start, labeled_round, np.asarray(pool_ids, np.int64), rows,
-                                selections)
-    if problems:
-        raise damaged(run_dir, "; ".join(problems))
-    return Resume(start, labeled_round, rows, selections)
+    return record
 
 
-def _inconsistencies(start: int, labeled_round: np.ndarray, pool_ids: np.ndarray,
-                     rows: list[dict], selections: list[dict]) -> list[str]:
+def inconsistencies(start: int, labeled_round: np.ndarray, pool_ids: np.ndarray,
+                    rows: list[dict], selections: list[dict]) -> list[str]:
+    """What disagrees between the label state of rounds ``0..start-1``, their rows and
+    their selections ([] when they agree)."""
     from albench.pool import ids_sha256
 
     problems = []

@@ -102,6 +102,7 @@ def test_scratch_mode_retrains_from_initialisation_each_round(tiny_cfg, tmp_path
     import json
 
     from albench.loop import model_seed
+    from albench.runfolder import RunFolder
 
     cfg = tiny_cfg(strategy="random", train_mode="scratch", rounds=1, seed=5)
     result = ActiveLearningLoop(cfg, tmp_path).run()
@@ -114,5 +115,5 @@ def test_scratch_mode_retrains_from_initialisation_each_round(tiny_cfg, tmp_path
     ids = data.pool_ids[np.asarray(state["labeled_round"]) >= 0]
     fresh = build_backend("yolo", data.images, data.num_classes, dict(cfg.backend_options))
     fresh.fit({int(i): data.annotations[int(i)] for i in ids}, model_seed(5, 1))
-    saved = torch.load(result.run_dir / "state" / "model.pt", weights_only=False)["state_dict"]
+    saved = torch.load(RunFolder(result.run_dir).model_path(), weights_only=False)["state_dict"]
     assert all(torch.equal(v, saved[k]) for k, v in fresh.state().items())
