@@ -1,6 +1,6 @@
 """MGRAL, the strategy: reward split, variants, table, agent, state and diagnostics.
 
-Fast checks run on the conformance suite's fake backend behind the real lab (every
+Fast checks run on the suite's fake backend (tests/helpers/fakes.py) behind the real lab (every
 fine-tune and score goes through :class:`~albench.lab.Lab` and the real evaluator); one
 experiment per estimator mode runs on the real yolo backend at the tiniest setting.
 """
@@ -17,7 +17,7 @@ from albench.loop import ActiveLearningLoop
 from albench.pool import Oracle
 from albench.results import read_jsonl, read_rows
 from strategies import build_strategy
-from tests.test_conformance import FAST, annotations, context, label_state
+from tests.helpers.fakes import FAST, annotations, context, label_state
 
 KEYS = {"estimator", "agent", "candidates", "groups", "group_sizes", "ladder", "lut",
         "baseline_ap50", "model_ap50_R", "variants", "t_lut_s", "t_agent_s", "t_variant_s",
