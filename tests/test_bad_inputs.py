@@ -17,7 +17,7 @@ from PIL import Image
 
 from albench.cli import main
 from albench.config import resolve
-from tests.conftest import TINY, TINY_CLI
+from tests.helpers.settings import TINY, TINY_CLI
 
 EARLIER_ID = "shapes-yolo-random-s9-00000000"
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from albench.cli import main
-from tests.conftest import TINY_CLI
+from tests.helpers.settings import TINY_CLI
 
 
 def run_cli(args, capsys):

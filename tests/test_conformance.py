@@ -1,12 +1,12 @@
 """The contract every registered strategy meets; a new strategy module is checked by
 adding it, nothing else.
 
-Most checks run on a cheap fake backend (outputs derived deterministically from the id
-and a salt; "training" derives a new salt from everything it was given, labels included)
-behind the real :class:`ModelView` and the real :class:`~albench.lab.Lab`; one smoke AL
-experiment per strategy runs on the real yolo backend at the tiniest setting. Strategies
-with expensive defaults get small settings here (``FAST``); the smoke experiment and the
-strategies' own tests cover the defaults.
+Most checks run on the suite's fake backend (``tests/helpers/fakes.py``: outputs derived
+deterministically from the id and a salt; "training" derives a new salt from everything it
+was given, labels included) behind the real :class:`ModelView` and the real
+:class:`~albench.lab.Lab`; one smoke AL experiment per strategy runs on the real yolo
+backend at the tiniest setting. Strategies with expensive defaults get small settings
+(``FAST``); the smoke experiment and the strategies' own tests cover the defaults.
 """
 
 from __future__ import annotations
@@ -19,120 +19,19 @@ import numpy as np
 import pytest
 
 from albench.backends import BACKENDS
-from albench.backends.base import Detections
 from albench.data.index import Annotation, DetectionDataset
 from albench.errors import ConfigError, OracleError
-from albench.lab import Lab
 from albench.loop import ActiveLearningLoop
 from albench.pool import LabelState, Oracle
 from albench.results import read_jsonl, read_rows
 from strategies import available, build_strategy
-from strategies.base import Meter, ModelView, SelectionContext
+from tests.helpers.fakes import FAST, POOL, annotations, context, label_state
 
 NAMES = sorted(available())
-POOL = np.arange(60) * 3 + 5  # sorted, non-contiguous ids
-FAST = {"mgral": {"iterations": 15, "hidden": 16, "groups": 3, "samples": 4}}
 
 
 def make(name: str):
     return build_strategy(name, FAST.get(name))
-
-
-class _Images:
-    files = {int(i): f"{int(i)}.png" for i in POOL}
-    sizes = {int(i): (100, 100) for i in POOL}
-
-    def size(self, image_id: int) -> tuple[int, int]:
-        return self.sizes[int(image_id)]
-
-
-def annotations(salt: int = 0) -> dict[int, Annotation]:
-    out = {}
-    for i in POOL:
-        rng = np.random.default_rng([salt, 9, int(i)])
-        k = int(rng.integers(1, 4))
-        xy = rng.uniform(0, 50, (k, 2))
-        boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (k, 2))], 1).astype(np.float32)
-        out[int(i)] = Annotation(boxes, rng.integers(0, 5, k), np.zeros(k, bool))
-    return out
-
-
-class FakeBackend:
-    """Random-looking but deterministic outputs per (salt, id); offers every feature."""
-
-    name = "fake"
-    num_classes = 5
-    capabilities = frozenset({"loss_head"}).union(*(c.requires for c in available().values()))
-    features = capabilities
-
-    opts: dict = {}
-    device = "cpu"
-    images = _Images()
-
-    def __init__(self, salt: int = 0) -> None:
-        self.salt = salt
-
-    # what the lab needs: states, clones, and a "fit" that depends on all it is given
-    def state(self) -> dict:
-        import torch
-
-        return {"salt": torch.tensor(self.salt, dtype=torch.int64)}
-
-    def load_state(self, state: dict, source: str = "") -> None:
-        self.salt = int(state["salt"])
-
-    def clone(self) -> "FakeBackend":
-        return FakeBackend(self.salt)
-
-    def fit(self, labeled, seed, *, epochs=None, warm_start=False, progress=None,
-            unlabeled=(), unsup=None) -> None:
-        import hashlib
-
-        h = hashlib.sha256(f"{self.salt}|{seed}|{epochs}|{sorted(unlabeled)}|"
-                           f"{getattr(unsup, 'mode', None)}".encode())
-        for i in sorted(labeled):
-            h.update(str(i).encode() + labeled[i].boxes.tobytes() + labeled[i].labels.tobytes())
-        self.salt = int.from_bytes(h.digest()[:4], "little")
-
-    def _rng(self, image_id: int, stream: int) -> np.random.Generator:
-        return np.random.default_rng([self.salt, stream, int(image_id)])
-
-    def predict(self, ids) -> list[Detections]:
-        out = []
-        for i in ids:
-            rng, c = self._rng(i, 0), self.num_classes
-            k = int(rng.integers(0, 8))
-            xy = rng.uniform(0, 50, (k, 2))
-            probs = rng.dirichlet(np.full(c, 0.5), k).astype(np.float32).reshape(k, c)
-            out.append(Detections(np.concatenate([xy, xy + rng.uniform(5, 40, (k, 2))], 1)
-                                  .astype(np.float32), probs.max(1, initial=0),
-                                  probs.argmax(1) if k else np.zeros(0, np.int64), probs))
-        return out
-
-    def embed(self, ids) -> np.ndarray:
-        return np.stack([self._rng(i, 1).standard_normal(16).astype(np.float32) for i in ids])
-
-    def predict_loss(self, ids) -> np.ndarray:
-        return np.array([self._rng(i, 2).gamma(2.0) for i in ids])
-
-
-def label_state(n_labeled: int = 12) -> LabelState:
-    state = LabelState(POOL)
-    state.mark(np.random.default_rng(0).choice(POOL, n_labeled, replace=False), 0)
-    return state
-
-
-def context(state: LabelState, seed: int = 0, salt: int = 0, truth_salt: int = 0,
-            strategy=None) -> SelectionContext:
-    meter = Meter()
-    backend = FakeBackend(salt)
-    oracle = Oracle(annotations(truth_salt), state)
-    upper = strategy is not None and strategy.uses_true_labels
-    lab = Lab(backend, oracle.label, [f"c{k}" for k in range(5)], meter=meter, threads=1,
-              true_labels=oracle.reveal_for_upper_bound if upper else None)
-    return SelectionContext(unlabeled=state.unlabeled, labeled=state.labeled, round=1,
-                            rng=np.random.default_rng(seed),
-                            model=ModelView(backend, meter), meter=meter, lab=lab)
 
 
 def select(name: str, state: LabelState, budget: int, seed: int = 0, salt: int = 0,

@@ -24,21 +24,15 @@ from albench.backends import backend_options, build_backend  # noqa: E402
 from albench.data import load_dataset  # noqa: E402
 from albench.loop import ActiveLearningLoop  # noqa: E402
 from albench.results import read_rows  # noqa: E402
-from tests.conftest import TINY, TINY_CLI  # noqa: E402
+from tests.helpers.settings import TINY_CLI, TINY_FRCNN, TINY_YOLO  # noqa: E402
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("yolo", "frcnn")
-# Tiny per-backend options (frcnn: few proposals and RoIs, as in tests/test_frcnn.py).
-OPTS = {
-    "yolo": dict(TINY["backend_options"]),
-    "frcnn": {"imgsz": 64, "batch": 4, "epochs": 2, "warm_epochs": 1,
-              "rpn_batch_size_per_image": 64, "box_batch_size_per_image": 32,
-              "rpn_post_nms_top_n_train": 200, "rpn_pre_nms_top_n_test": 100,
-              "rpn_post_nms_top_n_test": 50, "infer_batch": 8},
-}
+# Tiny per-backend options (frcnn: few proposals and RoIs), those of the CPU tests.
+OPTS = {"yolo": dict(TINY_YOLO), "frcnn": dict(TINY_FRCNN)}
 
 
 @pytest.fixture(autouse=True)

@@ -148,7 +148,7 @@ def test_manifest_records_the_determinism(tiny_cfg, tmp_path):
 
 def test_regress_says_when_runs_are_not_bit_reproducible(tmp_path):
     from albench.regress import compare, format_result
-    from tests.test_regress import make_reference
+    from tests.helpers.runs import make_reference
 
     ref, fresh = make_reference(tmp_path / "ref"), make_reference(tmp_path / "fresh")
     assert "NOT bit-reproducible" not in format_result(compare(ref, fresh))  # CPU runs

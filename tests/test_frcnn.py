@@ -14,11 +14,10 @@ from albench.errors import ConfigError
 from albench.eval import evaluate
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
+from tests.helpers.settings import TINY_FRCNN
 
 # 64 px images, few RoIs and proposals: each step is a fraction of a second on a CPU.
-TINY = {"imgsz": 64, "batch": 4, "epochs": 2, "warm_epochs": 1, "rpn_batch_size_per_image": 64,
-        "box_batch_size_per_image": 32, "rpn_post_nms_top_n_train": 200,
-        "rpn_pre_nms_top_n_test": 100, "rpn_post_nms_top_n_test": 50, "infer_batch": 8}
+TINY = TINY_FRCNN
 
 
 @pytest.fixture(scope="module", autouse=True)

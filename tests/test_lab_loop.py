@@ -17,8 +17,7 @@ from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
 from strategies.base import Selection, Strategy
 
-from tests.conftest import crash_then_resume
-from tests.test_loop import comparable
+from tests.helpers.runs import comparable, crash_then_resume
 
 
 class TwoCopies(Strategy):

@@ -8,40 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from albench.data import load_dataset
 from albench.data.index import DetectionDataset
 from albench.errors import ConfigError, DatasetError
-
-
-def write_image(path: Path, size: tuple[int, int] = (64, 48)) -> None:
-    """A plain image whose colour comes from its name: two names, two pictures."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", size, tuple(hashlib.sha256(path.name.encode()).digest()[:3])).save(path)
-
-
-def coco_doc(images: list[tuple[int, str]], anns: list[dict],
-             cats: tuple[tuple[int, str], ...] = ((3, "cat"), (7, "dog"), (12, "owl")),
-             size: tuple[int, int] | None = (64, 48)) -> dict:
-    def image(i: int, name: str) -> dict:
-        entry = {"id": i, "file_name": name}
-        if size is not None:
-            entry.update(width=size[0], height=size[1])
-        return entry
-
-    anns = [{"id": k + 1, "iscrowd": 0, **a} for k, a in enumerate(anns)]
-    return {"images": [image(i, n) for i, n in images], "annotations": anns,
-            "categories": [{"id": c, "name": n} for c, n in cats]}
-
-
-def write_coco_json(tmp: Path, train: dict, test: dict, images: tuple[str, ...] = ()) -> dict:
-    for name in images:
-        write_image(tmp / "img" / name)
-    (tmp / "train.json").write_text(json.dumps(train))
-    (tmp / "test.json").write_text(json.dumps(test))
-    return {"ann_train": tmp / "train.json", "ann_test": tmp / "test.json",
-            "images": tmp / "img"}
+from tests.helpers.data import coco_doc, write_coco_json, write_image
 
 
 @pytest.fixture

@@ -18,13 +18,8 @@ from albench.errors import ConfigError, SelectionError
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
 from strategies.base import Selection, Strategy
-from tests.conftest import TINY_CLI, crash_then_resume
-
-RESULT_COLUMNS = ["round", "n_labeled", "n_boxes_labeled", "ap", "ap50", "selection_sha256"]
-
-
-def comparable(rows):
-    return [{k: r[k] for k in RESULT_COLUMNS} for r in rows]
+from tests.helpers.runs import comparable, crash_then_resume
+from tests.helpers.settings import TINY_CLI
 
 
 def clear_model_cache():

@@ -1,6 +1,6 @@
 """MGRAL, the strategy: reward split, variants, table, agent, state and diagnostics.
 
-Fast checks run on the conformance suite's fake backend behind the real lab (every
+Fast checks run on the suite's fake backend (tests/helpers/fakes.py) behind the real lab (every
 fine-tune and score goes through :class:`~albench.lab.Lab` and the real evaluator); one
 experiment per estimator mode runs on the real yolo backend at the tiniest setting.
 """
@@ -17,7 +17,7 @@ from albench.loop import ActiveLearningLoop
 from albench.pool import Oracle
 from albench.results import read_jsonl, read_rows
 from strategies import build_strategy
-from tests.test_conformance import FAST, annotations, context, label_state
+from tests.helpers.fakes import FAST, annotations, context, label_state
 
 KEYS = {"estimator", "agent", "candidates", "groups", "group_sizes", "ladder", "lut",
         "baseline_ap50", "model_ap50_R", "variants", "t_lut_s", "t_agent_s", "t_variant_s",
@@ -108,10 +108,25 @@ def test_labels_of_labeled_images_do_reach_the_table():
 
 
 def test_greedy_agent_fills_the_budget_by_table_gain():
-    state = label_state(20)
-    sel = mgral(agent="greedy").select(context(state), 6)
-    assert len(set(sel.ids.tolist())) == 6 and np.isin(sel.ids, state.unlabeled).all()
-    assert sel.diagnostics["reward_curve"] == [] and sel.diagnostics["agent"] == "greedy"
+    state, budget = label_state(20), 6
+    sel = mgral(agent="greedy").select(context(state, seed=5), budget)
+    d = sel.diagnostics
+    assert len(set(sel.ids.tolist())) == budget and np.isin(sel.ids, state.unlabeled).all()
+    assert d["reward_curve"] == [] and d["agent"] == "greedy"
+
+    def gain(g: int, n: int) -> float:  # the table: linear through (0, 0) and the ladder, flat beyond
+        return float(np.interp(n, [0, *d["ladder"][g]], [0.0, *d["lut"][g]]))
+
+    assert sum(v != 0 for g in d["lut"] for v in g) >= 2, "an all-zero table tells no fill from another"
+    counts, left = [0] * d["groups"], list(d["group_sizes"])
+    for _ in range(budget):  # each image to the group of largest marginal table gain, ties to the lower
+        marginal = [gain(g, counts[g] + 1) - gain(g, counts[g]) if left[g] else -np.inf
+                    for g in range(d["groups"])]
+        g = int(np.argmax(marginal))
+        counts[g], left[g] = counts[g] + 1, left[g] - 1
+    assert d["chosen_per_group"] == counts and sum(counts) == budget
+    assert sum(n > 0 for n in counts) > 1  # the table, not the group order, decided
+    assert d["estimated_gain"] == pytest.approx(sum(gain(g, n) for g, n in enumerate(counts)), abs=1e-12)
 
 
 def test_state_round_trip_selects_as_the_carried_instance_does():

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import math
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from albench import mgral_report as mr
 from albench.report import load_runs, write_report
+from tests.helpers.data import PAPER_RESULTS
 
-FIXTURE = Path(__file__).parent / "data" / "paper" / "results"
+FIXTURE = PAPER_RESULTS
 
 
 def test_spearman_rho_matches_hand_computed_values():

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.conftest import TINY_CLI
+from tests.helpers.settings import TINY_CLI
 
 SCRIPT = textwrap.dedent("""
     import sys

@@ -15,9 +15,9 @@ from albench.cli import main
 from albench.errors import ConfigError
 from albench.paper import draw_figures, dry_run, load_figure_set, plan
 from albench.paper.spec import REFERENCE_COLUMNS, read_references
+from tests.helpers.data import PAPER_DATA, PAPER_RESULTS
 
-DATA = Path(__file__).parent / "data" / "paper"
-FIXTURE = DATA / "results"
+DATA, FIXTURE = PAPER_DATA, PAPER_RESULTS
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ["fig1_curves", "fig2_references", "fig3_picks_map", "fig3_picks_grid",
            "fig4_tiny_calibration", "fig4_tiny_lut", "fig4_tiny_rewards", "fig5_cost"]

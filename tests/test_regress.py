@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 from pathlib import Path
 
@@ -13,36 +12,7 @@ import pytest
 
 from albench.errors import ConfigError
 from albench.regress import add_cli, compare, format_result
-
-ROUNDS = 4
-STRATEGIES = {"random": 0.0, "entropy": 0.05, "oracle": 0.1}
-SEED_NOISE = {0: -0.02, 1: 0.0, 2: 0.02}
-
-
-def write_run(root: Path, strategy: str, seed: int, noise: float | None = None,
-              setting_hash: str = "h1") -> None:
-    run_id = f"{strategy}-s{seed}"
-    folder = root / run_id
-    folder.mkdir(parents=True)
-    config = {"dataset": "toy", "backend": "fake", "strategy": strategy, "preset": "quick",
-              "seed": seed, "initial": 100, "budget": 100, "rounds": ROUNDS - 1}
-    (folder / "manifest.json").write_text(json.dumps({
-        "run_id": run_id, "status": "complete", "config": config, "setting_hash": setting_hash,
-        "upper_bound": strategy == "oracle",
-    }))
-    n_labeled = 100 * (1 + np.arange(ROUNDS))
-    ap50 = 0.3 + 0.1 * np.arange(ROUNDS) + STRATEGIES.get(strategy, 0.0)
-    ap50 = ap50 + (SEED_NOISE[seed] if noise is None else noise)
-    frame = pd.DataFrame({"round": np.arange(ROUNDS), "n_labeled": n_labeled, "ap50": ap50,
-                          "ap": ap50 / 2, "strategy": strategy, "seed": seed})
-    frame.to_csv(folder / "rounds.csv", index=False)
-
-
-def make_reference(root: Path, noise: float | None = None) -> Path:
-    for strategy in STRATEGIES:
-        for seed in SEED_NOISE:
-            write_run(root, strategy, seed, noise)
-    return root
+from tests.helpers.runs import ROUNDS, SEED_NOISE, STRATEGIES, make_reference, write_run
 
 
 def shift(root: Path, strategy: str, delta: float) -> None:

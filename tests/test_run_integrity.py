@@ -19,7 +19,7 @@ from albench.errors import ConfigError, RunFolderError
 from albench.lock import lock_path, run_lock
 from albench.loop import ActiveLearningLoop
 from albench.results import ROUND_COLUMNS, atomic_write_json, read_rows, write_rows
-from tests.test_loaders import coco_doc, write_coco_json
+from tests.helpers.data import coco_doc, write_coco_json
 
 ROOT = Path(__file__).resolve().parent.parent
 

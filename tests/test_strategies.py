@@ -9,10 +9,11 @@ from albench.backends import backend_options, build_backend
 from albench.backends.base import Detections
 from albench.errors import ConfigError
 from strategies import build_strategy
-from strategies.base import Meter, ModelView, SelectionContext
 from strategies.coreset import k_center_greedy
 from strategies.entropy import entropy_scores
-from tests.bench.test_bench_strategies import naive_k_center_greedy
+from tests.helpers.fakes import FakeBackend
+from tests.helpers.fakes import fixed_context as context
+from tests.helpers.naive import naive_k_center_greedy
 
 UNIFORM, PEAKED = [0.25, 0.25, 0.25, 0.25], [0.97, 0.01, 0.01, 0.01]
 H = {"u": np.log(4.0), "p": -(0.97 * np.log(0.97) + 3 * 0.01 * np.log(0.01))}
@@ -24,35 +25,14 @@ def dets(*rows: list[float], scores: list[float] | None = None) -> Detections:
     return Detections(np.zeros((len(rows), 4), np.float32), sc, probs.argmax(1), probs)
 
 
-class Stub:
-    """A backend stand-in with fixed outputs per id."""
-
-    capabilities = frozenset({"loss_head"})
-    features = frozenset({"loss_head"})
-    num_classes = 4
-
-    def __init__(self, preds=None, feats=None, losses=None) -> None:
-        self.preds, self.feats, self.losses = preds or {}, feats or {}, losses or {}
-
-    def predict(self, ids):
-        return [self.preds[i] for i in ids]
-
-    def embed(self, ids):
-        return np.stack([np.asarray(self.feats[i], np.float32) for i in ids])
-
-    def predict_loss(self, ids):
-        return np.array([self.losses[i] for i in ids])
-
-
-def context(backend: Stub, unlabeled, labeled=()) -> SelectionContext:
-    meter = Meter()
-    return SelectionContext(np.asarray(unlabeled, np.int64), np.asarray(labeled, np.int64), 0,
-                            np.random.default_rng(0), ModelView(backend, meter), meter)
+def stub(preds=None, feats=None, losses=None) -> FakeBackend:
+    """The fake backend with these outputs per id (4 classes)."""
+    return FakeBackend(num_classes=4, preds=preds, feats=feats, losses=losses)
 
 
 # ------------------------------------------------------------------ entropy
 def test_entropy_prefers_uniform_over_peaked_probabilities():
-    backend = Stub({1: dets(PEAKED), 2: dets(UNIFORM), 3: dets(PEAKED, PEAKED)})
+    backend = stub({1: dets(PEAKED), 2: dets(UNIFORM), 3: dets(PEAKED, PEAKED)})
     sel = build_strategy("entropy").select(context(backend, [1, 2, 3]), 2)
     assert sel.ids.tolist() == [2, 1]  # 1 and 3 tie: lower id first
     assert sel.scores == pytest.approx([H["u"], H["p"]], rel=1e-5)
@@ -71,7 +51,7 @@ def test_entropy_aggregates_differ_and_empty_images_rank_as_documented():
     assert got["max"] == pytest.approx([u, u, p, 0, 0], rel=1e-5)
     assert got["mean"] == pytest.approx([(u + 3 * p) / 4, u, p, -1, -1], rel=1e-5)
     assert got["sum"] == pytest.approx([u + 3 * p, u, 12 * p, 0, 0], rel=1e-5)
-    backend = Stub(dict(zip(range(1, 6), images)))
+    backend = stub(dict(zip(range(1, 6), images)))
     order = {agg: build_strategy("entropy", {"aggregate": agg}).select(
         context(backend, range(1, 6)), 5).ids.tolist() for agg in ("max", "mean", "sum")}
     assert order == {"max": [1, 2, 3, 4, 5], "mean": [2, 1, 3, 4, 5], "sum": [3, 1, 2, 4, 5]}
@@ -123,7 +103,7 @@ def test_k_center_equals_the_naive_implementation(seed: int):
 def test_coreset_strategy_normalises_embeddings_and_maps_ids():
     # labeled id 10 at direction (1, 0); 11 has a large norm but the same direction
     feats = {10: [1, 0], 11: [50, 0], 12: [0, 1], 13: [-1, 0.01], 14: [1, 1]}
-    sel = build_strategy("coreset").select(context(Stub(feats=feats), [11, 12, 13, 14], [10]), 2)
+    sel = build_strategy("coreset").select(context(stub(feats=feats), [11, 12, 13, 14], [10]), 2)
     assert sel.ids.tolist() == [13, 12]
     assert sel.scores[0] == pytest.approx(2.0, abs=1e-3)
 
@@ -131,7 +111,7 @@ def test_coreset_strategy_normalises_embeddings_and_maps_ids():
 # ------------------------------------------------------------------ ll4al
 def test_ll4al_picks_the_highest_predicted_losses():
     losses = {1: 0.3, 2: 2.5, 3: -1.0, 4: 2.5, 5: 0.9}
-    sel = build_strategy("ll4al").select(context(Stub(losses=losses), [1, 2, 3, 4, 5]), 3)
+    sel = build_strategy("ll4al").select(context(stub(losses=losses), [1, 2, 3, 4, 5]), 3)
     assert sel.ids.tolist() == [2, 4, 5] and sel.scores.tolist() == [2.5, 2.5, 0.9]
 
 

@@ -24,7 +24,7 @@ from albench.results import read_rows
 from albench.sweep import (SweepOutcome, _drive, _Display, expand_grid, parse_seeds,
                            plan_from_args, run_sweep)
 from strategies.base import STRATEGIES, Option, Selection, Strategy
-from tests.conftest import TINY, TINY_CLI
+from tests.helpers.settings import TINY, TINY_CLI
 
 # TINY made smaller still (8 + 1 x 4 labels, one epoch per training): the cheapest real runs.
 SWEEP = {**TINY, "initial": 8, "budget": 4, "rounds": 1,

@@ -11,8 +11,9 @@ from albench.data import load_dataset
 from albench.errors import ConfigError
 from albench.loop import ActiveLearningLoop
 from albench.results import read_rows
+from tests.helpers.settings import TINY_YOLO
 
-TINY = {"imgsz": 64, "batch": 8, "epochs": 2, "warm_epochs": 1}
+TINY = TINY_YOLO
 
 
 @pytest.fixture(scope="module")

@@ -25,37 +25,13 @@ import pytest
 import torch
 
 from albench.backends.base import Detections
-from strategies.base import Meter, ModelView, SelectionContext
 from strategies.coreset import k_center_greedy
 from strategies.entropy import EntropyStrategy
+from tests.helpers.fakes import FakeBackend, fixed_context
+from tests.helpers.naive import naive_k_center_greedy
 
 N, DIM, N_LABELED, BUDGET = 100_000, 256, 1_000, 1_000
 _RESULTS: dict[str, dict] = {}
-
-
-def naive_k_center_greedy(features: np.ndarray, labeled_mask: np.ndarray,
-                          budget: int) -> np.ndarray:
-    """The textbook greedy k-center in numpy: the pool x labeled distance matrix in one
-    piece, then one full distance pass ``|X - X[c]|`` per pick. Same rule as
-    ``k_center_greedy`` (farthest from its nearest center, ties to the lowest position,
-    the lowest-position point first when nothing is labeled)."""
-    x = np.asarray(features)
-    mask = np.asarray(labeled_mask, bool)
-    lab = np.flatnonzero(mask)
-    sq = (x * x).sum(1)
-    if len(lab):
-        d2 = sq[:, None] + sq[lab][None, :] - 2.0 * (x @ x[lab].T)
-        mind = np.sqrt(np.maximum(d2, 0)).min(1)
-    else:
-        mind = np.full(len(x), np.inf)
-    mind[mask] = -np.inf
-    picks = []
-    for k in range(min(budget, int((~mask).sum()))):
-        c = int(np.argmax(mind)) if len(lab) or k else int(np.flatnonzero(~mask)[0])
-        picks.append(c)
-        mind = np.minimum(mind, np.linalg.norm(x - x[c], axis=1))
-        mind[c] = -np.inf
-    return np.array(picks, np.int64)
 
 
 def _status_kb(key: str) -> int:
@@ -137,19 +113,6 @@ def test_bench_k_center_greedy(benchmark, impl: str) -> None:
               f"{x.nbytes / 2**20:.0f} MiB, speed-up {slow['seconds'] / fast['seconds']:.1f}x")
 
 
-class _CachedDetections:
-    """A backend stand-in whose predictions are precomputed."""
-
-    capabilities = frozenset()
-    num_classes = 20
-
-    def __init__(self, dets: dict[int, Detections]) -> None:
-        self.dets = dets
-
-    def predict(self, ids: list[int]) -> list[Detections]:
-        return [self.dets[i] for i in ids]
-
-
 @lru_cache(maxsize=1)
 def entropy_case(n: int = 100_000, classes: int = 20) -> dict[int, Detections]:
     """0-100 detections per image (uniform), softmax class rows, uniform scores."""
@@ -171,10 +134,7 @@ def entropy_case(n: int = 100_000, classes: int = 20) -> dict[int, Detections]:
 def test_bench_entropy_select(benchmark, aggregate: str) -> None:
     dets = entropy_case()
     ids = np.arange(1, len(dets) + 1)
-    meter = Meter()
-    ctx = SelectionContext(unlabeled=ids, labeled=ids[:0], round=0,
-                           rng=np.random.default_rng(0),
-                           model=ModelView(_CachedDetections(dets), meter), meter=meter)
+    ctx = fixed_context(FakeBackend(num_classes=20, preds=dets), ids)
     strategy = EntropyStrategy(aggregate=aggregate)
     strategy.select(ctx, 1000)  # fills the view's cache: the timed calls score cached detections
     sel = benchmark.pedantic(strategy.select, args=(ctx, 1000), rounds=5, iterations=1)
