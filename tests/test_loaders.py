@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from albench.data import load_dataset
 from albench.data.index import DetectionDataset

@@ -150,7 +150,7 @@ def read_labels(path: Path, n_classes: int, size: tuple[int, int]
         if not parts:
             continue
 
-        def bad(what: str) -> DatasetError:
+        def bad(what: str, number: int = number, line: str = line) -> DatasetError:
             return DatasetError(
                 f"YOLO label file {path}, line {number} ({line.strip()[:60]!r}): {what}. A line "
                 f"is 'class cx cy w h': the class an index 0..{n_classes - 1} into the names of "
