@@ -105,7 +105,7 @@ def test_incomplete_cache_is_regenerated(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_interrupted_generation_leaves_nothing_behind(tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    real, count = shapes._frame, [0]
+    real, count = shapes.render_frame, [0]
 
     def failing(*args):
         count[0] += 1
@@ -113,11 +113,11 @@ def test_interrupted_generation_leaves_nothing_behind(tmp_path: Path,
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(shapes, "_frame", failing)
+    monkeypatch.setattr(shapes, "render_frame", failing)
     with pytest.raises(KeyboardInterrupt):
         shapes.load(cache_dir=tmp_path, **SMALL)
     assert list(tmp_path.iterdir()) == []  # neither a final folder nor a temporary one
-    monkeypatch.setattr(shapes, "_frame", real)
+    monkeypatch.setattr(shapes, "render_frame", real)
     assert len(shapes.load(cache_dir=tmp_path, **SMALL).pool_ids) == SMALL["pool_size"]
 
 
