@@ -43,6 +43,8 @@ def test_a_registered_backend_is_the_protocol_under_its_own_name(ds, name):
     assert isinstance(b, Backend)
     assert b.images is ds.images and b.device == torch.device("cpu")
     assert (b.epochs(False), b.epochs(True)) == (b.opts["epochs"], b.opts["warm_epochs"])
+    verdict = b.deterministic_on_cuda.partition(":")[0]
+    assert verdict in ("cheap", "slow")
 
 
 @pytest.mark.parametrize("name", sorted(BACKENDS))

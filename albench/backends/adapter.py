@@ -70,6 +70,7 @@ class BackendBase:
 
     name = ""
     capabilities: frozenset[str] = frozenset()
+    deterministic_on_cuda = ""  # see albench.backends.base.Backend
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         self.images = images

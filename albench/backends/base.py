@@ -75,10 +75,15 @@ class Backend(Protocol):
     ``"loss_head"`` (LL4AL's loss-prediction module, read with ``predict_loss``).
     ``fit`` can also use unlabeled images (``unlabeled`` ids with an
     :class:`~albench.backends.semi.UnsupConfig`): every backend supports that.
+    ``deterministic_on_cuda`` declares what torch's strict deterministic algorithms cost
+    on CUDA, which ``--deterministic auto`` follows (:mod:`albench.determinism`):
+    ``"cheap: <why>"`` (auto turns them on), ``"slow: <why>"`` (auto leaves them off) or
+    ``""`` (not measured: off).
     """
 
     name: str
     capabilities: frozenset[str]
+    deterministic_on_cuda: str
     features: frozenset[str]
     num_classes: int
     opts: dict

@@ -110,6 +110,10 @@ class FasterRCNNBackend(BackendBase):
     name = "frcnn"
     defaults = DEFAULTS
     capabilities = frozenset({"loss_head"})
+    deterministic_on_cuda = (
+        "slow: deterministic mode is off under auto because an op not yet identified falls "
+        "back to a very slow deterministic kernel (test inference 1.5 s -> ~20 s on one H100); "
+        "runs are not bit-reproducible. --deterministic on forces it")
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)

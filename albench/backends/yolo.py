@@ -93,6 +93,8 @@ class YoloBackend(BackendBase):
     name = "yolo"
     defaults = DEFAULTS
     capabilities = frozenset({"loss_head"})
+    deterministic_on_cuda = ("cheap: deterministic kernels cost little (measured ~2.8 s vs "
+                             "~2.1-2.5 s of training per smoke round on one H100)")
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
