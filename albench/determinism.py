@@ -7,15 +7,15 @@ workspace it needs for that (``CUBLAS_WORKSPACE_CONFIG=:4096:8``, set before CUD
 
 - CPU: nothing to do. The CPU kernels albench uses give the same bits on a rerun with the
   same thread count, so runs are reproducible without strict mode.
-- ``yolo`` on CUDA: ``on``. Measured on one H100, two smoke runs were bitwise identical
-  (selection fingerprints and AP50) and training took ~2.8 s per round instead of
-  ~2.1-2.5 s.
-- ``frcnn`` on CUDA: ``off``. With strict mode, test-split inference went from 1.5 s to
-  ~20 s and a smoke run more than doubled: some op falls back to a very slow deterministic
-  kernel. Which one is not known yet (the torch profiler on a GPU shows it), so ``auto``
-  keeps it off and the run is recorded as not bit-reproducible; ``--deterministic on``
-  forces it.
-- any other backend or device: ``off`` (its cost is not measured).
+- CUDA: what the backend declares in its ``deterministic_on_cuda`` attribute (see
+  :class:`~albench.backends.base.Backend`): ``"cheap: <why>"`` turns strict mode on,
+  ``"slow: <why>"`` leaves it off and the run is recorded as not bit-reproducible. The
+  built-ins: ``yolo`` is cheap (measured on one H100: two smoke runs were bitwise
+  identical and training took ~2.8 s per round instead of ~2.1-2.5 s); ``frcnn`` is slow
+  (test-split inference went from 1.5 s to ~20 s and a smoke run more than doubled: some
+  op falls back to a very slow deterministic kernel, which one is not known yet);
+  ``--deterministic on`` forces it.
+- a backend that declares nothing, or any other device: ``off`` (its cost is not measured).
 
 :func:`apply` is called once when a run is set up, before any CUDA work; the dict it
 returns goes into the run manifest under ``determinism``. Reports and the regression check
@@ -35,16 +35,7 @@ MODES = ("auto", "on", "off")
 CUBLAS_VAR = "CUBLAS_WORKSPACE_CONFIG"
 CUBLAS_VALUE = ":4096:8"
 CUBLAS_OK = (":4096:8", ":16:8")  # the two settings cuBLAS documents as deterministic
-
-# What ``auto`` does on CUDA, per backend: (strict mode on?, why).
-CUDA_AUTO: dict[str, tuple[bool, str]] = {
-    "yolo": (True, "yolo on CUDA: deterministic kernels cost little (measured ~2.8 s vs "
-                   "~2.1-2.5 s of training per smoke round on one H100)"),
-    "frcnn": (False, "frcnn on CUDA: deterministic mode is off under auto because an op not "
-                     "yet identified falls back to a very slow deterministic kernel (test "
-                     "inference 1.5 s -> ~20 s on one H100); runs are not bit-reproducible. "
-                     "--deterministic on forces it"),
-}
+VERDICTS = {"cheap": True, "slow": False}  # a backend's deterministic_on_cuda -> auto turns it on?
 
 
 @dataclass(frozen=True)
@@ -81,11 +72,29 @@ def decide(mode: str, backend: str, device: str) -> Decision:
     if mode == "off":
         return Decision(mode, "off", False, f"asked off: {backend} on {device} may differ "
                                             "between reruns")
-    if kind == "cuda" and backend in CUDA_AUTO:
-        on, why = CUDA_AUTO[backend]
-        return Decision(mode, "on" if on else "off", on, why)
+    declared = cuda_declaration(backend) if kind == "cuda" else None
+    if declared is not None:
+        on, why = declared
+        return Decision(mode, "on" if on else "off", on, f"{backend} on CUDA: {why}")
     return Decision(mode, "off", False, f"{backend} on {device}: the cost of deterministic "
                                         "mode is not measured, so auto leaves it off")
+
+
+def cuda_declaration(backend: str) -> tuple[bool, str] | None:
+    """What the registered ``backend`` declares about strict mode on CUDA (its
+    ``deterministic_on_cuda``): (``auto`` turns it on?, why), or None when it declares
+    nothing or is not registered."""
+    from albench.backends import BACKENDS
+
+    info = BACKENDS.get(backend)
+    declared = str(getattr(info.cls, "deterministic_on_cuda", "") or "") if info else ""
+    if not declared:
+        return None
+    verdict, _, why = declared.partition(":")
+    if verdict.strip() not in VERDICTS or not why.strip():
+        raise ValueError(f"backend {backend!r} declares deterministic_on_cuda={declared!r}; "
+                         f"it must read '<{'|'.join(VERDICTS)}>: <why>' (or be empty: not measured)")
+    return VERDICTS[verdict.strip()], why.strip()
 
 
 def apply(cfg: Any) -> dict[str, Any]:

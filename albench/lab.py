@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from albench.backends.base import BackendSpec
 from albench.backends.semi import UNSUP_MODES, UnsupConfig
 from albench.data.index import Annotation
 from albench.errors import ConfigError, OracleError
@@ -78,13 +79,9 @@ class FinetuneJob:
 class _Payload:
     """What a worker process needs to run one fine-tune (all picklable)."""
 
-    backend: str
+    spec: BackendSpec
     files: dict
     sizes: dict
-    num_classes: int
-    opts: dict
-    device: str
-    features: frozenset
     state: dict
     targets: dict
     unlabeled: list
@@ -107,16 +104,13 @@ def _threads(n: int) -> Iterator[None]:
 
 def _run_payload(p: _Payload) -> dict:
     """A fine-tune in a fresh process (or this one): returns the trained weights."""
-    from albench.backends import build_backend
+    from albench.backends import build_from_spec
     from albench.data.index import ImageStore
 
     if p.deterministic and not torch.are_deterministic_algorithms_enabled():
         torch.use_deterministic_algorithms(True)  # CUBLAS_WORKSPACE_CONFIG came with the environment
     with _threads(p.threads):
-        backend = build_backend(p.backend, ImageStore(p.files, p.sizes), p.num_classes,
-                                p.opts, p.device)
-        if p.features:
-            backend.enable(p.features)
+        backend = build_from_spec(p.spec, ImageStore(p.files, p.sizes))
         backend.load_state(p.state)
         backend.fit(p.targets, p.seed, epochs=p.epochs, warm_start=True,
                     unlabeled=p.unlabeled, unsup=p.unsup)
@@ -236,8 +230,7 @@ class Lab:
         used = set(targets) | set(extra)  # a worker reads only these images (not the whole pool)
         files = {i: b.images.files[i] for i in used}
         sizes = {i: b.images.sizes[i] for i in used}
-        return _Payload(b.name, files, sizes, b.num_classes,
-                        dict(b.opts), str(b.device), frozenset(b.features), state, targets,
+        return _Payload(b.spec(), files, sizes, state, targets,
                         extra, unsup, job.epochs, job.seed, self.threads,
                         torch.are_deterministic_algorithms_enabled())
 

@@ -133,7 +133,7 @@ class ActiveLearningLoop:
             self.backend.load(cache)
             meta = json.loads(cache.with_suffix(".json").read_text())
             return meta["t_train_s"], meta.get("t_train_aux_s", 0.0), True
-        epochs = self.backend.opts["warm_epochs" if warm else "epochs"]
+        epochs = self.backend.epochs(warm)
         t0 = time.perf_counter()
         with self.report.phase(f"round {round_}: train", total=epochs) as tick:
             rep = self.backend.fit(labeled, seed, warm_start=warm,

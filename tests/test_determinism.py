@@ -52,6 +52,32 @@ def test_frcnn_auto_on_cuda_says_why_it_is_off():
     assert "not bit-reproducible" in reason and "--deterministic on" in reason
 
 
+def _declaring(monkeypatch, declared: str) -> str:
+    from albench.backends import BACKENDS, BackendInfo
+    from albench.backends.adapter import BackendBase
+
+    cls = type("Declared", (BackendBase,), {"name": "declared", "deterministic_on_cuda": declared})
+    monkeypatch.setitem(BACKENDS, "declared", BackendInfo("declared", "a test backend", cls))
+    return "declared"
+
+
+@pytest.mark.parametrize("declared,effective", [("cheap: measured small", "on"),
+                                                ("slow: measured large", "off"), ("", "off")])
+def test_auto_on_cuda_follows_what_the_backend_declares(monkeypatch, declared, effective):
+    d = determinism.decide("auto", _declaring(monkeypatch, declared), "cuda")
+    assert (d.effective, d.reproducible) == (effective, effective == "on")
+    if declared:
+        assert d.reason == "declared on CUDA: " + declared.partition(": ")[2]
+    else:
+        assert "not measured" in d.reason
+    assert determinism.decide("auto", "declared", "cpu").effective == "off"
+
+
+def test_a_malformed_declaration_is_refused(monkeypatch):
+    with pytest.raises(ValueError, match="cheap|slow"):
+        determinism.decide("auto", _declaring(monkeypatch, "fast, trust me"), "cuda")
+
+
 def test_unknown_mode_is_a_config_error():
     with pytest.raises(ConfigError, match="auto, on or off"):
         resolve("smoke", deterministic="sometimes")

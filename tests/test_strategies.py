@@ -116,7 +116,7 @@ def test_ll4al_picks_the_highest_predicted_losses():
 
 
 def test_yolo_loss_head_trains_saves_and_predicts(tmp_path, monkeypatch):
-    import albench.backends.yolo as yolo
+    import albench.backends.adapter as adapter
     from albench.data import load_dataset
 
     ds = load_dataset("shapes", pool_size=40, test_size=8, image_size=64)
@@ -129,13 +129,13 @@ def test_yolo_loss_head_trains_saves_and_predicts(tmp_path, monkeypatch):
         b.enable(features)
         return b
 
-    epochs_seen, original = [], yolo.head_inputs
+    epochs_seen, original = [], adapter.head_inputs
 
     def head_inputs(feats, epoch, epochs):
         epochs_seen.append((epoch, epochs))
         return original(feats, epoch, epochs)
 
-    monkeypatch.setattr(yolo, "head_inputs", head_inputs)
+    monkeypatch.setattr(adapter, "head_inputs", head_inputs)
     ll4al, plain = backend(), backend(frozenset())
     assert ll4al.recipe() == {**plain.recipe(), "features": ["loss_head"]}
     report = ll4al.fit(labeled, 0)

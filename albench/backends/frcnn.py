@@ -42,11 +42,11 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
-from albench.backends import register_backend
-from albench.backends.base import BackendBase, Detections, FitReport, load_weights_file
-from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
-from albench.backends.semi import UnsupConfig, consistency_loss
-from albench.backends.training import autocast, train
+from albench.backends.adapter import BackendBase, BatchLoss, LossFn, Taps, load_weights_file
+from albench.backends.base import Detections
+from albench.backends.loss_head import LossPredictionHead
+from albench.backends.semi import consistency_loss
+from albench.backends.training import autocast
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 
@@ -106,10 +106,14 @@ def postprocess_with_probs(roi_heads: RoIHeads, class_logits: Tensor, box_regres
     return out
 
 
-@register_backend("frcnn", "torchvision Faster R-CNN FPN (MobileNetV3 or ResNet-50; random init "
-                  "or local weights), trained by albench's plain loop", DEFAULTS)
 class FasterRCNNBackend(BackendBase):
+    name = "frcnn"
+    defaults = DEFAULTS
     capabilities = frozenset({"loss_head"})
+    deterministic_on_cuda = (
+        "slow: deterministic mode is off under auto because an op not yet identified falls "
+        "back to a very slow deterministic kernel (test inference 1.5 s -> ~20 s on one H100); "
+        "runs are not bit-reproducible. --deterministic on forces it")
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
@@ -121,9 +125,6 @@ class FasterRCNNBackend(BackendBase):
             if self.opts[key] and not Path(self.opts[key]).is_file():
                 raise ConfigError(f"{key} file {self.opts[key]} does not exist. Pass a local file "
                                   f"with --backend-opt {key}=PATH; albench never downloads weights.")
-        self.model: torch.nn.Module | None = None
-        self._emb_cache: dict[int, np.ndarray] = {}
-        self._loss_cache: dict[int, float] = {}
 
     # ------------------------------------------------------------------ model
     def _build(self, seed: int, load_files: bool = True) -> torch.nn.Module:
@@ -159,9 +160,7 @@ class FasterRCNNBackend(BackendBase):
                            **kwargs)
         if o["weights"] and load_files:
             load_weights_file(model, Path(o["weights"]))
-        if "loss_head" in self.features:
-            self._attach_head(model)
-        return model.to(self.device)
+        return model
 
     @staticmethod
     def _attach_head(model: torch.nn.Module) -> None:
@@ -169,13 +168,6 @@ class FasterRCNNBackend(BackendBase):
             levels = len(model.rpn.anchor_generator.sizes)
             device = next(model.parameters()).device
             model.loss_head = LossPredictionHead([model.backbone.out_channels] * levels).to(device)
-
-    def _clear_caches(self) -> None:
-        self._emb_cache.clear()
-        self._loss_cache.clear()
-
-    def _fresh_caches(self) -> None:
-        self._emb_cache, self._loss_cache = {}, {}
 
     def recipe(self) -> dict:
         """Everything that determines a trained model besides data and seed."""
@@ -202,15 +194,23 @@ class FasterRCNNBackend(BackendBase):
                             "labels": torch.as_tensor(lab, device=self.device)})
         return imgs, targets
 
-    def _losses(self, imgs: list[torch.Tensor], targets: list[dict], per_image: bool):
-        """Detection loss (batch mean), per-image losses (or None) and the FPN features."""
+    # ------------------------------------------------------------------ training
+    def _loss_fn(self) -> LossFn:
+        return self._loss
+
+    def _loss(self, ids: list[int], targets_by_id: Mapping[int, Annotation],
+              rng: np.random.Generator, per_image: bool) -> BatchLoss:
+        """torchvision's detection loss of a batch (RPN + RoI heads); with ``per_image``
+        the backbone runs once and the heads once per image."""
         m = self.model
+        imgs, targets = self._batch(ids, targets_by_id, rng)
         il, targets = m.transform(imgs, targets)
         feats = m.backbone(il.tensors)
         if not per_image:
             props, rpn_l = m.rpn(il, feats, targets)
             _, roi_l = m.roi_heads(feats, props, il.image_sizes, targets)
-            return sum(rpn_l.values()) + sum(roi_l.values()), None, feats
+            return BatchLoss(sum(rpn_l.values()) + sum(roi_l.values()))
+        t0 = time.perf_counter()
         per = []
         for i, t in enumerate(targets):
             f = OrderedDict((k, v[i:i + 1]) for k, v in feats.items())
@@ -219,40 +219,7 @@ class FasterRCNNBackend(BackendBase):
             _, roi_l = m.roi_heads(f, props, one.image_sizes, [t])
             per.append(sum(rpn_l.values()) + sum(roi_l.values()))
         per_t = torch.stack(per)
-        return per_t.mean(), per_t, feats
-
-    # ------------------------------------------------------------------ API
-    def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
-            warm_start: bool = False, progress=None, unlabeled: Sequence[int] = (),
-            unsup: UnsupConfig | None = None) -> FitReport:
-        targets_by_id, extra_ids = self._with_unlabeled(labeled, unlabeled, unsup)
-        if self.model is None or not warm_start:
-            self.model = self._build(seed)
-        self.model.to(self.device)
-        self._clear_caches()
-        epochs = epochs or self.opts["warm_epochs" if warm_start else "epochs"]
-        use_head = "loss_head" in self.features
-        head_s = [0.0]
-
-        def step(batch: list[int], rng: np.random.Generator, epoch: int) -> torch.Tensor:
-            imgs, targets = self._batch(batch, targets_by_id, rng)
-            loss, per, feats = self._losses(imgs, targets, use_head)
-            if use_head:
-                t0 = time.perf_counter()
-                pred = self.model.loss_head(head_inputs(list(feats.values()), epoch, epochs))
-                loss = loss + 1.0 * margin_ranking_loss(pred, per.detach())
-                head_s[0] += time.perf_counter() - t0
-            return loss
-
-        extra = self._consistency_hook(extra_ids, unsup, seed)
-        torch.manual_seed(seed)
-        report = train(self.model, sorted(targets_by_id), step, epochs=epochs,
-                       batch_size=self.opts["batch"], lr=self.opts["lr"],
-                       weight_decay=self.opts["weight_decay"], seed=seed,
-                       optimizer=self.opts["optimizer"], progress=progress, extra=extra,
-                       amp=self.opts["amp"])
-        report.head_seconds = head_s[0]
-        return report
+        return BatchLoss(per_t.mean(), per_t, list(feats.values()), time.perf_counter() - t0)
 
     def consistency(self, ids: Sequence[int]) -> torch.Tensor:
         """CSD flip consistency on the RoI head: proposals of the original image (no
@@ -282,53 +249,34 @@ class FasterRCNNBackend(BackendBase):
         return consistency_loss(logits.softmax(-1), logits_f.softmax(-1), reg.view(n, -1),
                                 reg_m.view(n, -1), kind="softmax")
 
-    @torch.no_grad()
-    def _forward(self, ids: Sequence[int], detect: bool):
-        """Per batch: detections (when ``detect``); caches embeddings and predicted losses."""
-        assert self.model is not None, "fit() or load() first"
-        m = self.model.eval()
-        step = max(1, int(self.opts["infer_batch"]))
-        for s in range(0, len(ids), step):
-            chunk = [int(i) for i in ids[s:s + step]]
-            imgs = [self._image(i).to(self.device).float() / 255.0 for i in chunk]
-            il, _ = m.transform(imgs)
-            with autocast(m, self.opts["amp"]):  # the backbone in bf16; heads and boxes in float32
-                feats = m.backbone(il.tensors)
-            feats = OrderedDict((k, v.float()) for k, v in feats.items())
-            pooled = torch.cat([f.mean((2, 3)) for f in feats.values()], 1).cpu().numpy()
-            pred = m.loss_head(list(feats.values())).cpu().numpy() if hasattr(m, "loss_head") else None
-            for j, i in enumerate(chunk):
-                self._emb_cache[i] = pooled[j].astype(np.float32)
-                if pred is not None:
-                    self._loss_cache[i] = float(pred[j])
-            if not detect:
-                continue
-            props, _ = m.rpn(il, feats)
-            rh = m.roi_heads
-            x = rh.box_head(rh.box_roi_pool(feats, props, il.image_sizes))
-            logits, reg = rh.box_predictor(x)
-            kept = postprocess_with_probs(rh, logits, reg, props, il.image_sizes)
-            for i, img, size, (b, sc, lab, pr) in zip(chunk, imgs, il.image_sizes, kept):
-                b = resize_boxes(b, size, tuple(img.shape[-2:])).cpu().numpy()
-                w, h = self.images.size(i)
-                b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
-                b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
-                yield Detections(b.astype(np.float32), sc.cpu().numpy().astype(np.float32),
-                                 (lab - 1).cpu().numpy().astype(np.int64),
-                                 pr.cpu().numpy().astype(np.float32))
-
-    def predict(self, ids: Sequence[int]) -> list[Detections]:
-        return list(self._forward(ids, detect=True))
-
-    def embed(self, ids: Sequence[int]) -> np.ndarray:
-        for _ in self._forward([int(i) for i in ids if int(i) not in self._emb_cache], detect=False):
-            pass
-        return np.stack([self._emb_cache[int(i)] for i in ids]).astype(np.float32)
-
-    def predict_loss(self, ids: Sequence[int]) -> np.ndarray:
-        """The loss-prediction head's output per image (``enable({"loss_head"})`` first)."""
-        if self.model is None or not hasattr(self.model, "loss_head"):
-            raise ConfigError("frcnn has no loss-prediction head: enable({'loss_head'}) before fit.")
-        for _ in self._forward([int(i) for i in ids if int(i) not in self._loss_cache], detect=False):
-            pass
-        return np.array([self._loss_cache[int(i)] for i in ids], np.float32)
+    # ------------------------------------------------------------------ inference
+    def _infer(self, ids: list[int], detect: bool) -> Taps:
+        """The backbone (FPN levels average-pooled, the loss head on them) and, when
+        ``detect``, the RPN and box heads with :func:`postprocess_with_probs`."""
+        m = self.model
+        assert m is not None
+        imgs = [self._image(i).to(self.device).float() / 255.0 for i in ids]
+        il, _ = m.transform(imgs)
+        with autocast(m, self.opts["amp"]):  # the backbone in bf16; heads and boxes in float32
+            feats = m.backbone(il.tensors)
+        feats = OrderedDict((k, v.float()) for k, v in feats.items())
+        pooled = torch.cat([f.mean((2, 3)) for f in feats.values()], 1).cpu().numpy()
+        pred = m.loss_head(list(feats.values())).cpu().numpy() if hasattr(m, "loss_head") else None
+        taps = Taps(pooled.astype(np.float32), pred)
+        if not detect:
+            return taps
+        props, _ = m.rpn(il, feats)
+        rh = m.roi_heads
+        x = rh.box_head(rh.box_roi_pool(feats, props, il.image_sizes))
+        logits, reg = rh.box_predictor(x)
+        kept = postprocess_with_probs(rh, logits, reg, props, il.image_sizes)
+        taps.detections = []
+        for i, img, size, (b, sc, lab, pr) in zip(ids, imgs, il.image_sizes, kept):
+            b = resize_boxes(b, size, tuple(img.shape[-2:])).cpu().numpy()
+            w, h = self.images.size(i)
+            b[:, [0, 2]] = b[:, [0, 2]].clip(0, w)
+            b[:, [1, 3]] = b[:, [1, 3]].clip(0, h)
+            taps.detections.append(Detections(b.astype(np.float32), sc.cpu().numpy().astype(np.float32),
+                                              (lab - 1).cpu().numpy().astype(np.int64),
+                                              pr.cpu().numpy().astype(np.float32)))
+        return taps

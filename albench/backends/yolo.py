@@ -36,11 +36,11 @@ import numpy as np
 import torch
 import yaml
 
-from albench.backends import register_backend
-from albench.backends.base import BackendBase, Detections, FitReport, load_weights_file
-from albench.backends.loss_head import LossPredictionHead, head_inputs, margin_ranking_loss
-from albench.backends.semi import UnsupConfig, consistency_loss
-from albench.backends.training import autocast, letterbox, train
+from albench.backends.adapter import BackendBase, BatchLoss, LossFn, Taps, load_weights_file
+from albench.backends.base import Detections
+from albench.backends.loss_head import LossPredictionHead
+from albench.backends.semi import consistency_loss
+from albench.backends.training import autocast, letterbox
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 
@@ -89,17 +89,17 @@ def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
     return cfg
 
 
-@register_backend("yolo", "ultralytics YOLO (v8/11 yaml, random init or local weights), "
-                  "trained by albench's plain loop with ultralytics' detection loss", DEFAULTS)
 class YoloBackend(BackendBase):
+    name = "yolo"
+    defaults = DEFAULTS
     capabilities = frozenset({"loss_head"})
+    deterministic_on_cuda = ("cheap: deterministic kernels cost little (measured ~2.8 s vs "
+                             "~2.1-2.5 s of training per smoke round on one H100)")
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
         self.cfg = _model_cfg(self.opts["model"], self.opts["scale"], num_classes)
-        self.model: torch.nn.Module | None = None
         self._tensors: dict[int, tuple[torch.Tensor, float, float, float]] = {}
-        self._emb_cache: dict[int, np.ndarray] = {}
 
     # ------------------------------------------------------------------ model
     def _build(self, seed: int, load_files: bool = True) -> torch.nn.Module:
@@ -110,20 +110,12 @@ class YoloBackend(BackendBase):
         if self.opts["weights"] and load_files:
             load_weights_file(model, Path(self.opts["weights"]))
         model.args = SimpleNamespace(box=7.5, cls=0.5, dfl=1.5)
-        if "loss_head" in self.features:
-            self._attach_head(model)
-        return model.to(self.device)
+        return model
 
     def _attach_head(self, model: torch.nn.Module) -> None:
         detect = model.model[-1]
         channels = [detect.cv2[i][0].conv.in_channels for i in range(detect.nl)]
         model.loss_head = LossPredictionHead(channels).to(next(model.parameters()).device)
-
-    def _clear_caches(self) -> None:
-        self._emb_cache.clear()
-
-    def _fresh_caches(self) -> None:
-        self._emb_cache = {}
 
     def recipe(self) -> dict:
         """Everything that determines a trained model besides data and seed."""
@@ -165,44 +157,26 @@ class YoloBackend(BackendBase):
         batch = {"batch_idx": torch.cat(idx), "cls": torch.cat(cls), "bboxes": torch.cat(boxes)}
         return x, {k: v.to(self.device) for k, v in batch.items()}
 
-    # ------------------------------------------------------------------ API
-    def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
-            warm_start: bool = False, progress=None, unlabeled: Sequence[int] = (),
-            unsup: UnsupConfig | None = None) -> FitReport:
+    # ------------------------------------------------------------------ training
+    def _loss_fn(self) -> LossFn:
+        """ultralytics' detection loss of a batch; per image (one criterion call each, on
+        the image's slice of predictions and targets) when the loss head needs it."""
         from ultralytics.utils.loss import v8DetectionLoss
 
-        targets, extra_ids = self._with_unlabeled(labeled, unlabeled, unsup)
-        if self.model is None or not warm_start:
-            self.model = self._build(seed)
-        self._clear_caches()
-        epochs = epochs or self.opts["warm_epochs" if warm_start else "epochs"]
         crit = v8DetectionLoss(self.model)
-        use_head = "loss_head" in self.features
-        head_s = [0.0]
 
-        def step(batch_ids: list[int], rng: np.random.Generator, epoch: int) -> torch.Tensor:
-            x, batch = self._batch(batch_ids, targets, rng)
+        def loss(ids: list[int], targets: Mapping[int, Annotation], rng: np.random.Generator,
+                 per_image: bool) -> BatchLoss:
+            x, batch = self._batch(ids, targets, rng)
             preds = self.model(x)
-            if not use_head:
-                return crit(preds, batch)[0].sum()
-            # LL4AL: mean per-image detection loss + margin ranking loss of the head
+            if not per_image:
+                return BatchLoss(crit(preds, batch)[0].sum())
             t0 = time.perf_counter()
             losses = torch.stack([crit.loss(*_image_slice(preds, batch, j))[0].sum()
-                                  for j in range(len(batch_ids))])
-            feats = head_inputs(preds["feats"], epoch, epochs)
-            rank = margin_ranking_loss(self.model.loss_head(feats), losses.detach())
-            head_s[0] += time.perf_counter() - t0
-            return losses.mean() + 1.0 * rank
+                                  for j in range(len(ids))])
+            return BatchLoss(losses.mean(), losses, preds["feats"], time.perf_counter() - t0)
 
-        extra = self._consistency_hook(extra_ids, unsup, seed)
-        torch.manual_seed(seed)
-        report = train(self.model, sorted(targets), step, epochs=epochs,
-                       batch_size=self.opts["batch"], lr=self.opts["lr"],
-                       weight_decay=self.opts["weight_decay"], seed=seed,
-                       optimizer=self.opts["optimizer"], progress=progress, extra=extra,
-                       amp=self.opts["amp"])
-        report.head_seconds = head_s[0]
-        return report
+        return loss
 
     def consistency(self, ids: Sequence[int]) -> torch.Tensor:
         """CSD flip consistency of ``ids`` (unlabeled) at mirrored grid cells of the dense
@@ -234,76 +208,52 @@ class YoloBackend(BackendBase):
         return consistency_loss(torch.cat(cls_a), torch.cat(cls_b), torch.cat(box_a),
                                 torch.cat(box_b), kind="sigmoid")
 
-    @torch.no_grad()
-    def _forward(self, ids: Sequence[int]):
-        """Yield (ids, raw inference output, pooled features, letterbox params) per batch."""
-        assert self.model is not None, "fit() or load() first"
-        self.model.eval()
+    # ------------------------------------------------------------------ inference
+    def _infer(self, ids: list[int], detect: bool) -> Taps:
+        """One forward of the raw model: SPPF's pooled output (a forward hook), the loss
+        head on the neck outputs, and ultralytics' NMS with kept-anchor indices."""
+        assert self.model is not None
         feats: list[torch.Tensor] = []
         layer = self.model.model[len(self.cfg["backbone"]) - 1]
         hook = layer.register_forward_hook(lambda m, i, o: feats.append(o.mean((2, 3))))
         try:
-            step = self.opts["infer_batch"]
-            for s in range(0, len(ids), step):
-                chunk = [int(i) for i in ids[s:s + step]]
-                items = [self._tensor(i) for i in chunk]
-                x = torch.stack([t[0] for t in items]).to(self.device).float() / 255.0
-                feats.clear()
-                with autocast(self.model, self.opts["amp"]):
-                    y = self.model(x)
-                y = (y[0] if isinstance(y, (tuple, list)) else y).float()
-                pooled = feats[0].float().cpu().numpy()
-                for i, f in zip(chunk, pooled):
-                    self._emb_cache[i] = f
-                yield chunk, y, items
+            items = [self._tensor(i) for i in ids]
+            x = torch.stack([t[0] for t in items]).to(self.device).float() / 255.0
+            with autocast(self.model, self.opts["amp"]):
+                raw = self.model(x)
+                losses = (self.model.loss_head(raw[1]["feats"]).float().cpu().numpy()
+                          if hasattr(self.model, "loss_head") else None)
         finally:
             hook.remove()
+        y = (raw[0] if isinstance(raw, (tuple, list)) else raw).float()
+        taps = Taps(feats[0].float().cpu().numpy(), losses)
+        if detect:
+            taps.detections = self._detections(ids, y, items)
+        return taps
 
-    def predict(self, ids: Sequence[int]) -> list[Detections]:
+    def _detections(self, ids: list[int], y: torch.Tensor, items: list) -> list[Detections]:
         from ultralytics.utils.nms import non_max_suppression
 
         out: list[Detections] = []
         nc = self.num_classes
-        for chunk, y, items in self._forward(ids):
-            kept, keep_idx = non_max_suppression(
-                y, self.opts["conf"], self.opts["iou"], max_det=self.opts["max_det"], nc=nc,
-                return_idxs=True, max_time_img=60.0)
-            for b, (image_id, det, k) in enumerate(zip(chunk, kept, keep_idx)):
-                _, scale, px, py = items[b]
-                if len(det) == 0:
-                    out.append(Detections.empty(nc))
-                    continue
-                scores = y[b, 4:4 + nc, k.long().view(-1)].T.clamp_min(1e-9)
-                probs = (scores / scores.sum(1, keepdim=True)).cpu().numpy().astype(np.float32)
-                boxes = det[:, :4].cpu().numpy()
-                boxes = (boxes - np.array([px, py, px, py], np.float32)) / scale
-                w, h = self.images.size(image_id)
-                boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
-                boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-                out.append(Detections(boxes.astype(np.float32), det[:, 4].cpu().numpy().astype(np.float32),
-                                      det[:, 5].cpu().numpy().astype(np.int64), probs))
+        kept, keep_idx = non_max_suppression(
+            y, self.opts["conf"], self.opts["iou"], max_det=self.opts["max_det"], nc=nc,
+            return_idxs=True, max_time_img=60.0)
+        for b, (image_id, det, k) in enumerate(zip(ids, kept, keep_idx)):
+            _, scale, px, py = items[b]
+            if len(det) == 0:
+                out.append(Detections.empty(nc))
+                continue
+            scores = y[b, 4:4 + nc, k.long().view(-1)].T.clamp_min(1e-9)
+            probs = (scores / scores.sum(1, keepdim=True)).cpu().numpy().astype(np.float32)
+            boxes = det[:, :4].cpu().numpy()
+            boxes = (boxes - np.array([px, py, px, py], np.float32)) / scale
+            w, h = self.images.size(image_id)
+            boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+            boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+            out.append(Detections(boxes.astype(np.float32), det[:, 4].cpu().numpy().astype(np.float32),
+                                  det[:, 5].cpu().numpy().astype(np.int64), probs))
         return out
-
-    @torch.no_grad()
-    def predict_loss(self, ids: Sequence[int]) -> np.ndarray:
-        """The loss-prediction head's output per image (eval mode)."""
-        if self.model is None or not hasattr(self.model, "loss_head"):
-            raise ConfigError("This yolo model has no loss-prediction head: a strategy that "
-                              "requires 'loss_head' must enable it before training.")
-        self.model.eval()
-        out = []
-        for s in range(0, len(ids), self.opts["infer_batch"]):
-            items = [self._tensor(int(i)) for i in ids[s:s + self.opts["infer_batch"]]]
-            x = torch.stack([t[0] for t in items]).to(self.device).float() / 255.0
-            with autocast(self.model, self.opts["amp"]):
-                out.append(self.model.loss_head(self.model(x)[1]["feats"]).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros(0, np.float32)
-
-    def embed(self, ids: Sequence[int]) -> np.ndarray:
-        missing = [int(i) for i in ids if int(i) not in self._emb_cache]
-        for _ in self._forward(missing):
-            pass
-        return np.stack([self._emb_cache[int(i)] for i in ids]).astype(np.float32)
 
 
 def _image_slice(preds: dict, batch: dict, j: int) -> tuple[dict, dict]:
