@@ -30,8 +30,7 @@ from albench.results import (atomic_torch_save, atomic_write_json, command_line,
                              hardware, now_iso, package_versions, read_jsonl, read_rows, round_row,
                              run_complete, write_jsonl, write_rows)
 from albench.runstate import check_fingerprint, load_resume, source_stats, sources_unchanged
-from strategies import build_strategy
-from strategies.base import Meter, ModelView, Selection, SelectionContext
+from albench.strategy import Meter, ModelView, Selection, SelectionContext, build_strategy
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:

@@ -40,7 +40,7 @@ TINY_CLI = ["--preset", "smoke", "--initial", "16", "--budget", "8", "--rounds",
 @pytest.fixture
 def temp_strategy():
     """Register strategy classes for one test (removed afterwards)."""
-    from strategies.base import STRATEGIES
+    from albench.strategy import STRATEGIES
 
     added = []
 

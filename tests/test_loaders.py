@@ -103,11 +103,27 @@ def test_shared_image_ids_give_the_test_split_fresh_ids(tmp_path: Path) -> None:
     assert any("fresh ids" in w for w in ds.warnings)
 
 
-def test_unknown_option_is_an_error_listing_the_valid_ones(user_coco: dict) -> None:
-    with pytest.raises(ConfigError, match=r"no option 'verify_limt'.*verify_limit=20000"):
+def test_unknown_option_is_an_error_suggesting_the_near_one(user_coco: dict) -> None:
+    with pytest.raises(ConfigError, match=r"Unknown --dataset-opt 'verify_limt' for dataset "
+                       r"'coco-json'. Did you mean 'verify_limit'\? Known: .*images_test"):
         load_dataset("coco-json", **user_coco, verify_limt=5)
-    with pytest.raises(ConfigError, match=r"'shapes' has no option 'pool_sise'.*pool_size=1000"):
+    with pytest.raises(ConfigError, match=r"'pool_sise' for dataset 'shapes'. Did you mean "
+                       r"'pool_size'\? Known: .*test_size"):
         load_dataset("shapes", pool_sise=2000)
+
+
+def test_declared_options_are_the_loaders_keyword_parameters() -> None:
+    """A loader's registered options name exactly its keyword parameters, with their defaults
+    (the declarations replace reading the signature, so they must not drift from it)."""
+    import inspect
+
+    from albench.data import available
+    from albench.data.shapes import CLASSES
+
+    for name, info in available().items():
+        params = {p.name: p.default for p in inspect.signature(info.load).parameters.values()}
+        assert {k: o.default for k, o in info.options.items()} == params, name
+    assert available()["shapes"].options["num_classes"].high == len(CLASSES)
 
 
 def test_a_pool_without_any_box_is_an_error(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from albench import _offline
 from albench.errors import ConfigError, SelectionError
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
-from strategies.base import Selection, Strategy
+from albench.strategy import Selection, Strategy
 from tests.conftest import TINY_CLI, crash_then_resume
 
 RESULT_COLUMNS = ["round", "n_labeled", "n_boxes_labeled", "ap", "ap50", "selection_sha256"]

@@ -8,8 +8,7 @@ import pytest
 from albench.backends import backend_options, build_backend
 from albench.backends.base import Detections
 from albench.errors import ConfigError
-from strategies import build_strategy
-from strategies.base import Meter, ModelView, SelectionContext
+from albench.strategy import Meter, ModelView, SelectionContext, build_strategy
 from strategies.coreset import k_center_greedy
 from strategies.entropy import entropy_scores
 from tests.bench.test_bench_strategies import naive_k_center_greedy

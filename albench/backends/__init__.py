@@ -2,7 +2,9 @@
 
 A backend is built as ``cls(images, num_classes, options, device)``: ``images`` is the
 dataset's :class:`~albench.data.index.ImageStore`, ``options`` a dict of the backend's
-declared options (image size, batch, epochs, learning rate, local weights...).
+declared options (image size, batch, epochs, learning rate, local weights...). A backend
+registers with its ``OPTIONS``, a dict of :class:`~albench.options.Option` (default, help,
+bounds, choices): the only ``--backend-opt`` keys it takes, parsed by the one option policy.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from albench.backends.base import Backend, Detections, FitReport
 from albench.errors import ConfigError
+from albench.options import Option, parse_options
 
 
 @dataclass(frozen=True)
@@ -19,15 +22,19 @@ class BackendInfo:
     name: str
     description: str
     cls: type
-    defaults: dict[str, Any]
+    options: dict[str, Option]  # the declared --backend-opt keys
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        return {k: o.default for k, o in self.options.items()}
 
 
 BACKENDS: dict[str, BackendInfo] = {}
 
 
-def register_backend(name: str, description: str, defaults: dict[str, Any]):
+def register_backend(name: str, description: str, options: dict[str, Option]):
     def wrap(cls: type) -> type:
-        BACKENDS[name] = BackendInfo(name, description, cls, dict(defaults))
+        BACKENDS[name] = BackendInfo(name, description, cls, dict(options))
         cls.name = name
         return cls
 
@@ -43,19 +50,15 @@ def available() -> dict[str, BackendInfo]:
     return dict(BACKENDS)
 
 
-def backend_options(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The backend's defaults updated with ``overrides``; unknown keys are an error."""
+def backend_options(name: str, given: dict[str, Any] | None = None, *,
+                    fill: bool = True) -> dict[str, Any]:
+    """``given`` parsed against backend ``name``'s declared options (text or typed; unknown
+    keys, kinds, bounds and choices are errors); with ``fill``, the defaults of the others."""
     info = _info(name)
-    opts = dict(info.defaults)
-    for key, value in (overrides or {}).items():
-        if key not in opts:
-            raise ConfigError(
-                f"Backend {name!r} has no option {key!r}. Its options and defaults: "
-                + ", ".join(f"{k}={v!r}" for k, v in sorted(info.defaults.items()))
-                + ". Fix the --backend-opt key or the preset."
-            )
-        opts[key] = value
-    return opts
+    parsed = parse_options(info.options, given or {}, "--backend-opt", f"backend {name!r}",
+                           hint="Fix the --backend-opt key or the preset (see `python -m "
+                                "albench list`).")
+    return {**info.defaults, **parsed} if fill else parsed
 
 
 def build_backend(name: str, images, num_classes: int, options: dict[str, Any] | None = None,

@@ -49,32 +49,39 @@ from albench.backends.semi import UnsupConfig, consistency_loss
 from albench.backends.training import autocast, train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
+from albench.options import Option
 
 ARCHS = ("mobilenet_v3_large_320_fpn", "mobilenet_v3_large_fpn", "resnet50_fpn")
 
-DEFAULTS = {
-    "arch": "mobilenet_v3_large_320_fpn",  # or mobilenet_v3_large_fpn, resnet50_fpn (paper presets)
-    "weights": None,             # local detector state_dict/checkpoint; never downloaded
-    "weights_backbone": None,    # local backbone (classification model) state_dict
-    "trainable_backbone_layers": None,  # None: all from scratch, 3 with pretrained weights
-    "imgsz": 128,                # longer image side the transform resizes to
-    "anchor_sizes": "32,64,128,256,512",  # torchvision's; resnet50_fpn takes one per level
-    "batch": 4,
-    "epochs": 30,                # epochs of a training from initialisation
-    "warm_epochs": 10,           # epochs of a warm-started round
-    "lr": 0.02,
-    "weight_decay": 0.0001,
-    "optimizer": "sgd",          # sgd (momentum 0.9, nesterov) or adamw
-    "hflip": 0.5,
-    "rpn_batch_size_per_image": 128,
-    "box_batch_size_per_image": 64,   # RoIs per image: the box head dominates CPU cost
-    "rpn_post_nms_top_n_train": 500,
-    "rpn_pre_nms_top_n_test": 300,
-    "rpn_post_nms_top_n_test": 150,   # proposals per image at inference (torchvision 320: 150)
-    "box_score_thresh": 0.001,
-    "box_detections_per_img": 100,
-    "infer_batch": 16,
-    "amp": False,                # bf16 autocast in training and inference (a GPU option)
+OPTIONS = {
+    "arch": Option("mobilenet_v3_large_320_fpn", "backbone + FPN (resnet50_fpn: the paper presets)",
+                   ARCHS),
+    "weights": Option(None, "local detector state_dict/checkpoint; never downloaded", kind=str),
+    "weights_backbone": Option(None, "local backbone (classification model) state_dict",
+                               kind=str),
+    "trainable_backbone_layers": Option(None, "backbone stages trained (none: all from scratch, "
+                                        "3 with pretrained weights)", kind=int, low=0, high=6),
+    "imgsz": Option(128, "longer image side the transform resizes to", low=1),
+    "anchor_sizes": Option("32,64,128,256,512", "anchor sizes, comma-separated (torchvision's; "
+                           "resnet50_fpn takes one per level)"),
+    "batch": Option(4, "training batch size", low=1),
+    "epochs": Option(30, "epochs of a training from initialisation", low=1),
+    "warm_epochs": Option(10, "epochs of a warm-started round", low=1),
+    "lr": Option(0.02, "learning rate", low=0, exclusive=True),
+    "weight_decay": Option(0.0001, "weight decay", low=0),
+    "optimizer": Option("sgd", "sgd (momentum 0.9, nesterov) or adamw", ("sgd", "adamw")),
+    "hflip": Option(0.5, "probability of a horizontal flip in training", low=0, high=1),
+    "rpn_batch_size_per_image": Option(128, "anchors sampled per image for the RPN loss", low=1),
+    "box_batch_size_per_image": Option(64, "RoIs per image: the box head dominates CPU cost",
+                                       low=1),
+    "rpn_post_nms_top_n_train": Option(500, "proposals per image in training", low=1),
+    "rpn_pre_nms_top_n_test": Option(300, "proposals per image before NMS at inference", low=1),
+    "rpn_post_nms_top_n_test": Option(150, "proposals per image at inference (torchvision 320: "
+                                      "150)", low=1),
+    "box_score_thresh": Option(0.001, "score threshold of detections", low=0, high=1),
+    "box_detections_per_img": Option(100, "detections kept per image", low=1),
+    "infer_batch": Option(16, "inference batch size", low=1),
+    "amp": Option(False, "bf16 autocast in training and inference (a GPU option)"),
 }
 TEST_ONLY = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_score_thresh",
              "box_detections_per_img", "infer_batch")
@@ -107,16 +114,12 @@ def postprocess_with_probs(roi_heads: RoIHeads, class_logits: Tensor, box_regres
 
 
 @register_backend("frcnn", "torchvision Faster R-CNN FPN (MobileNetV3 or ResNet-50; random init "
-                  "or local weights), trained by albench's plain loop", DEFAULTS)
+                  "or local weights), trained by albench's plain loop", OPTIONS)
 class FasterRCNNBackend(BackendBase):
     capabilities = frozenset({"loss_head"})
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
-        if self.opts["arch"] not in ARCHS:
-            raise ConfigError(f"frcnn: unknown arch {self.opts['arch']!r}; choose one of {list(ARCHS)}.")
-        if self.opts["optimizer"] not in ("sgd", "adamw"):
-            raise ConfigError(f"frcnn: optimizer must be sgd or adamw, not {self.opts['optimizer']!r}.")
         for key in ("weights", "weights_backbone"):
             if self.opts[key] and not Path(self.opts[key]).is_file():
                 raise ConfigError(f"{key} file {self.opts[key]} does not exist. Pass a local file "
@@ -151,7 +154,7 @@ class FasterRCNNBackend(BackendBase):
             load_weights_file(net, Path(o["weights_backbone"]), "weights_backbone")
         backbone = _resnet_fpn_extractor(net, layers) if resnet else _mobilenet_extractor(net, True, layers)
         anchors = tuple((s,) for s in sizes) if resnet else (sizes,) * 3
-        kwargs = {k: o[k] for k in DEFAULTS if k.startswith(("rpn_", "box_"))}
+        kwargs = {k: o[k] for k in OPTIONS if k.startswith(("rpn_", "box_"))}
         if not resnet:
             kwargs["rpn_score_thresh"] = 0.05  # torchvision's setting of both MobileNet variants
         model = FasterRCNN(backbone, self.num_classes + 1, min_size=o["imgsz"], max_size=o["imgsz"],

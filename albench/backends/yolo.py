@@ -43,27 +43,31 @@ from albench.backends.semi import UnsupConfig, consistency_loss
 from albench.backends.training import autocast, letterbox, train
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
+from albench.options import Option
 
 # A CPU-sized scale next to ultralytics' n/s/m/l/x: depth 0.33, width 0.125.
 EXTRA_SCALES = {"t": [0.33, 0.125, 1024]}
 
-DEFAULTS = {
-    "model": "yolov8",        # ultralytics model family yaml (yolov8, yolo11) or a .yaml path
-    "scale": "t",             # t (CPU-sized), n, s, m, l, x
-    "weights": None,          # local .pt (ultralytics checkpoint or state_dict); never downloaded
-    "imgsz": 128,
-    "batch": 16,
-    "epochs": 40,             # epochs of a training from initialisation
-    "warm_epochs": 15,        # epochs of a warm-started round
-    "lr": 0.005,
-    "weight_decay": 0.0005,
-    "optimizer": "adamw",
-    "hflip": 0.5,
-    "conf": 0.001,            # score threshold of predictions (evaluation needs a low one)
-    "iou": 0.6,
-    "max_det": 100,
-    "infer_batch": 64,
-    "amp": False,             # bf16 autocast in training and inference (a GPU option)
+OPTIONS = {
+    "model": Option("yolov8", "ultralytics model family yaml (yolov8, yolo11) or a .yaml path"),
+    "scale": Option("t", "model scale: t (CPU-sized), n, s, m, l, x",
+                    ("t", "n", "s", "m", "l", "x")),
+    "weights": Option(None, "local .pt (ultralytics checkpoint or state_dict); never downloaded",
+                      kind=str),
+    "imgsz": Option(128, "square letterboxed input size", low=1),
+    "batch": Option(16, "training batch size", low=1),
+    "epochs": Option(40, "epochs of a training from initialisation", low=1),
+    "warm_epochs": Option(15, "epochs of a warm-started round", low=1),
+    "lr": Option(0.005, "learning rate", low=0, exclusive=True),
+    "weight_decay": Option(0.0005, "weight decay", low=0),
+    "optimizer": Option("adamw", "optimizer", ("sgd", "adamw")),
+    "hflip": Option(0.5, "probability of a horizontal flip in training", low=0, high=1),
+    "conf": Option(0.001, "score threshold of predictions (evaluation needs a low one)",
+                   low=0, high=1),
+    "iou": Option(0.6, "NMS IoU threshold", low=0, high=1),
+    "max_det": Option(100, "detections kept per image", low=1),
+    "infer_batch": Option(64, "inference batch size", low=1),
+    "amp": Option(False, "bf16 autocast in training and inference (a GPU option)"),
 }
 
 
@@ -90,7 +94,7 @@ def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
 
 
 @register_backend("yolo", "ultralytics YOLO (v8/11 yaml, random init or local weights), "
-                  "trained by albench's plain loop with ultralytics' detection loss", DEFAULTS)
+                  "trained by albench's plain loop with ultralytics' detection loss", OPTIONS)
 class YoloBackend(BackendBase):
     capabilities = frozenset({"loss_head"})
 

@@ -16,7 +16,6 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from albench.data import register_loader
 from albench.data.index import Annotation, DetectionDataset, ImageStore, validate_boxes
 from albench.errors import DatasetError
 
@@ -382,9 +381,6 @@ def load_coco_files(name: str, train: CocoFile, test: CocoFile, verify_limit: in
     return ds
 
 
-@register_loader("coco", "COCO 2017: pool = train2017 images with boxes (117,266), "
-                         "test = val2017 (5,000); 80 classes. Root: --data-root or "
-                         f"${COCO_ENV}.")
 def load_coco(data_root: str | os.PathLike | None = None, keep_empty: bool = False,
               verify_limit: int = VERIFY_LIMIT) -> DetectionDataset:
     root, origin = resolve_root(data_root, COCO_ENV, COCO_DEFAULT_ROOT)
@@ -406,8 +402,6 @@ def load_coco(data_root: str | os.PathLike | None = None, keep_empty: bool = Fal
                            keep_empty=keep_empty)
 
 
-@register_loader("coco-json", "Your own COCO-format data: --ann-train and --ann-test "
-                              "annotation files, --images (and --images-test) folders.")
 def load_coco_json(ann_train: str | os.PathLike | None = None,
                    ann_test: str | os.PathLike | None = None,
                    images: str | os.PathLike | None = None,

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 
-from albench.data import register_loader
 from albench.data.coco import (VERIFY_LIMIT, BoxTally, Size, Split, assemble, inspect_images,
                                merge_sizes, require_files, resolve_root)
 from albench.data.index import DetectionDataset
@@ -157,8 +156,6 @@ def read_split(devkit: Path, images: list[VocImage], ids: dict[VocImage, int], s
     return Split(source, files, sizes, annotations)
 
 
-@register_loader("voc", "PASCAL VOC: pool = VOC2007+2012 trainval (16,551), test = VOC2007 "
-                        f"test (4,952); 20 classes. Root: --data-root or ${VOC_ENV}.")
 def load_voc(data_root: str | os.PathLike | None = None, years: str | list = "2007,2012",
              verify_limit: int = VERIFY_LIMIT) -> DetectionDataset:
     wanted = parse_years(years)

@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from albench.backends.base import Detections
-from strategies.base import Meter, ModelView, SelectionContext
+from albench.strategy import Meter, ModelView, SelectionContext
 from strategies.coreset import k_center_greedy
 from strategies.entropy import EntropyStrategy
 
