@@ -15,46 +15,29 @@ DEFAULT_OUT = Path("results/runs")
 
 
 def _amount(text: str) -> int | float:
-    """``100`` -> 100 images; ``5%`` or ``0.05`` -> a share of the pool."""
+    """``100`` -> 100 images; ``5%`` or ``0.05`` -> a share of the pool (the one parser's
+    amount syntax; a bad text raises :class:`argparse.ArgumentTypeError`)."""
+    from albench.options import AMOUNT, Option
+
     try:
-        if text.endswith("%"):
-            return float(text[:-1]) / 100
-        return float(text) if "." in text else int(text)
-    except ValueError:
+        return Option(1, "amount", kind=AMOUNT).from_text(text, "amount")
+    except AlbenchError:
         raise argparse.ArgumentTypeError(
             f"{text!r} is neither a count nor a share such as 5%") from None
 
 
-def _auto(value: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(value.lower(), value)
-
-
 def add_setting_args(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``run``, ``sweep`` and ``regress``: the setting of a run."""
+    """Flags shared by ``run``, ``sweep`` and ``regress``: the setting of a run. Their help
+    comes from :data:`albench.config.SETTINGS`; the values stay text here and are parsed,
+    once, by :func:`albench.config.resolve`."""
+    from albench.config import SETTINGS, flag
+
     g = p.add_argument_group("setting (a preset, then flags override it field by field)")
-    g.add_argument("--dataset", help="shapes, coco, voc or coco-json (default: the preset's, else shapes)")
-    g.add_argument("--backend", help="yolo (default) or frcnn")
-    g.add_argument("--preset", default="quick", help="named protocol (default: quick)")
-    g.add_argument("--initial", type=_amount,
-                   help="initial labeled images: a count (100) or a share of the pool in (0, 1] "
-                        "(0.05 or 5%%)")
-    g.add_argument("--budget", type=_amount,
-                   help="images labeled per round: a count or a share, as --initial")
-    g.add_argument("--rounds", type=int, help="selection rounds after the initial training (0 or more)")
-    g.add_argument("--train-mode", choices=["warm", "scratch"],
-                   help="warm: fine-tune last round's model; scratch: retrain from init (papers)")
-    g.add_argument("--pool-subsample", type=int,
-                   help="use a random subset of N >= 1 pool images (quick looks)")
-    g.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
-    g.add_argument("--eval-engine", choices=["faster", "pycocotools"], help="COCO evaluation engine")
-    g.add_argument("--deterministic", choices=["auto", "on", "off"],
-                   help="bit-reproducible GPU runs (default auto: on for yolo on CUDA, off for "
-                        "frcnn on CUDA where it is slow; CPU runs are reproducible anyway)")
+    for key in ("dataset", "backend", "preset", "initial", "budget", "rounds", "train_mode",
+                "pool_subsample", "device", "eval_engine", "deterministic"):
+        option = SETTINGS[key]
+        default = {"preset": "quick", "device": "cpu"}.get(key)  # as given when left out
+        g.add_argument(flag(key), default=default, metavar=key.upper(), help=_help(option))
     g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
                    help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
     d = p.add_argument_group("data")
@@ -70,15 +53,21 @@ def add_setting_args(p: argparse.ArgumentParser) -> None:
                    help="where generated datasets go (default: $ALBENCH_CACHE or ./.albench-cache)")
 
 
+def _help(option: Any) -> str:
+    """An option's help line for argparse (which needs '%' doubled)."""
+    text = f"{option.help}; {option.allowed()} (default {option.default_text()})"
+    return text.replace("%", "%%")
+
+
 def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The setting flags as :func:`albench.config.resolve` overrides (None = not given);
-    resolve checks them all, before any data is loaded."""
-    from albench.config import parse_kv
+    resolve parses and checks them all, before any data is loaded."""
+    from albench.options import parse_kv
 
-    dataset_opts = {k: _auto(v) for k, v in parse_kv(args.dataset_opt, "--dataset-opt").items()}
-    for flag in ("data_root", "ann_train", "ann_test", "images", "images_test", "cache_dir"):
-        if getattr(args, flag, None):
-            dataset_opts[flag] = getattr(args, flag)
+    dataset_opts: dict[str, Any] = parse_kv(args.dataset_opt, "--dataset-opt")
+    for name in ("data_root", "ann_train", "ann_test", "images", "images_test", "cache_dir"):
+        if getattr(args, name, None):
+            dataset_opts[name] = getattr(args, name)
     return dict(dataset=args.dataset, backend=args.backend, initial=args.initial,
                 budget=args.budget, rounds=args.rounds, train_mode=args.train_mode,
                 pool_subsample=args.pool_subsample, device=args.device,
@@ -88,8 +77,9 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from albench.config import parse_kv, resolve
+    from albench.config import resolve
     from albench.loop import ActiveLearningLoop
+    from albench.options import parse_kv
     from albench.progress import Reporter, rounds_table, show
 
     cfg = resolve(args.preset, strategy=args.strategy, seed=args.seed,
@@ -106,30 +96,33 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    """Every name and every option: run settings, strategies, backends, datasets, presets."""
     from rich.table import Table
 
-    import strategies
     from albench import backends, data
-    from albench.config import PRESETS
+    from albench.config import PRESETS, SETTINGS, flag
+    from albench.data import COMMON_OPTIONS
     from albench.progress import show
+    from albench.strategy import available
 
     console = Console()
-    t = Table(title="strategies (--strategy, options with --opt KEY=VALUE)")
-    t.add_column("name"), t.add_column("description"), t.add_column("options (default)")
-    for name, cls in strategies.available().items():
-        opts = ", ".join(f"{k}={o.default!r}" for k, o in cls.options.items()) or "-"
-        t.add_row(name, cls.description, opts)
-    show(console, t)
-    t = Table(title="backends (--backend, options with --backend-opt KEY=VALUE)")
-    t.add_column("name"), t.add_column("description")
-    for name, info in backends.available().items():
-        t.add_row(name, info.description)
-    show(console, t)
-    t = Table(title="datasets (--dataset)")
-    t.add_column("name"), t.add_column("description")
-    for name, info in data.available().items():
-        t.add_row(name, info.description)
-    show(console, t)
+    show(console, _options_table("run settings (flags of run, sweep and regress)",
+                                 {flag(k): o for k, o in SETTINGS.items()}))
+    groups = [("strategies (--strategy NAME)", "--opt", available()),
+              ("backends (--backend NAME)", "--backend-opt", backends.available()),
+              ("datasets (--dataset NAME)", "--dataset-opt", data.available())]
+    for title, opt_flag, registry in groups:
+        t = Table(title=title)
+        t.add_column("name"), t.add_column("description")
+        for name, item in registry.items():
+            t.add_row(name, item.description)
+        show(console, t)
+        for name, item in registry.items():
+            declared = dict(item.options)
+            if opt_flag == "--dataset-opt":
+                declared = {**COMMON_OPTIONS, **declared}
+            if declared:
+                show(console, _options_table(f"{name} ({opt_flag} KEY=VALUE)", declared))
     t = Table(title="presets (--preset)")
     for col in ("name", "initial", "per round", "rounds", "train", "seeds", "description"):
         t.add_column(col)
@@ -138,6 +131,17 @@ def cmd_list(args: argparse.Namespace) -> int:
                   str(p.seeds), p.description)
     show(console, t)
     return 0
+
+
+def _options_table(title: str, options: dict) -> Any:
+    from rich.table import Table
+
+    t = Table(title=title)
+    for col in ("option", "default", "takes", "help"):
+        t.add_column(col)
+    for key, option in options.items():
+        t.add_row(key, option.default_text(), option.allowed(), option.help)
+    return t
 
 
 def _fmt(v: int | float) -> str:
@@ -153,8 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run one AL experiment (strategy x seed x setting)",
                        description="Run one AL experiment. Re-running the same command resumes "
                                    "an interrupted run; a finished one is left as it is.")
-    p.add_argument("--strategy", default="random", help="strategy name (see `list`)")
-    p.add_argument("--seed", type=int, default=0, help="0 or more (default 0)")
+    from albench.config import SETTINGS
+
+    p.add_argument("--strategy", default="random", help=_help(SETTINGS["strategy"]))
+    p.add_argument("--seed", default=0, help=_help(SETTINGS["seed"]))
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="strategy option, repeatable (see `list` for each strategy's options)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: results/runs)")

@@ -10,11 +10,12 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from albench.errors import ConfigError
+from albench.options import (AMOUNT, DEVICE_FORMS, Option, check_device, check_keys,  # noqa: F401
+                             coerce, parse_kv)
 
 
 @dataclass(frozen=True)
@@ -111,59 +112,37 @@ register_preset(Preset(
 ))
 
 
-# ---------------------------------------------------------------------- bounds
-@dataclass(frozen=True)
-class Whole:
-    """A whole number of at least ``low`` (``None`` allowed when ``optional``)."""
-
-    flag: str
-    low: int = 1
-    optional: bool = False
-
-    def check(self, value: Any) -> Any:
-        if value is None and self.optional:
-            return value
-        if isinstance(value, bool) or not isinstance(value, int) or value < self.low:
-            raise ConfigError(
-                f"{self.flag} must be a whole number of at least {self.low}, not {value!r}. "
-                f"Give it as {self.flag}{'=' if ' ' in self.flag else ' '}N with "
-                f"N = {self.low}, {self.low + 1}, ...")
-        return value
-
-
-@dataclass(frozen=True)
-class Amount:
-    """A number of images: a count (a whole number >= 1) or a share of the pool in (0, 1]."""
-
-    flag: str
-
-    def check(self, value: Any) -> Any:
-        ok = (isinstance(value, int) and not isinstance(value, bool) and value >= 1) or (
-            isinstance(value, float) and 0 < value <= 1)
-        if not ok:
-            raise ConfigError(
-                f"{self.flag} {value!r} is neither a count nor a share of the pool. Give a "
-                f"count as a whole number of at least 1 ({self.flag} 100) or a share in "
-                f"(0, 1] as a fraction or percentage ({self.flag} 0.05 or {self.flag} 5%).")
-        return value
-
-
-# The accepted values of every numeric run setting, declared once: resolve() checks them
-# before anything is loaded.
-SETTING_BOUNDS: dict[str, Whole | Amount] = {
-    "initial": Amount("--initial"),
-    "budget": Amount("--budget"),
-    "rounds": Whole("--rounds", low=0),
-    "pool_subsample": Whole("--pool-subsample", low=1, optional=True),
-    "seed": Whole("--seed", low=0),
+# ---------------------------------------------------------------------- run settings
+# Every run setting, declared once: the flags (albench.cli), `list`, RunConfig's defaults and
+# resolve()'s checks (before anything is loaded) all read these.
+SETTINGS: dict[str, Option] = {
+    "dataset": Option("shapes", "dataset name (see `python -m albench list`)",
+                      default_note="the preset's, else 'shapes'"),
+    "backend": Option("yolo", "detector backend (see `python -m albench list`)"),
+    "strategy": Option("random", "strategy name (see `python -m albench list`)"),
+    "preset": Option("quick", "named protocol: it gives the defaults shown as the preset's"),
+    "seed": Option(0, "the run's seed: initial set, each round's model and strategy generator",
+                   low=0),
+    "initial": Option(100, "initial labeled images", kind=AMOUNT, default_note="the preset's"),
+    "budget": Option(50, "images labeled per round", kind=AMOUNT, default_note="the preset's"),
+    "rounds": Option(4, "selection rounds after the initial training", low=0,
+                     default_note="the preset's"),
+    "train_mode": Option("warm", "warm: fine-tune last round's model; scratch: retrain from "
+                         "init every round (the papers)", ("warm", "scratch"),
+                         default_note="the preset's"),
+    "pool_subsample": Option(None, "use a random subset of N pool images (quick looks)",
+                             kind=int, low=1, default_note="the preset's (all images)"),
+    "device": Option("cpu", f"torch device: {DEVICE_FORMS}"),
+    "eval_engine": Option("faster", "COCO evaluation engine", ("faster", "pycocotools")),
+    "deterministic": Option("auto", "bit-reproducible GPU runs (auto: on for yolo on CUDA, off "
+                            "for frcnn on CUDA where it is slow; CPU runs are reproducible "
+                            "anyway)", ("auto", "on", "off")),
 }
-# Backend options that are counts (checked for every backend that declares them).
-BACKEND_BOUNDS: dict[str, Whole] = {
-    key: Whole(f"--backend-opt {key}", low=1, optional=True)
-    for key in ("epochs", "warm_epochs", "imgsz", "batch", "infer_batch")
-}
-DEVICE_FORMS = "cpu, cuda, cuda:N (N = 0, 1, ...) or mps"
-_DEVICE = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
+
+
+def flag(key: str) -> str:
+    """The command-line flag of run setting ``key``: ``pool_subsample`` -> ``--pool-subsample``."""
+    return "--" + key.replace("_", "-")
 
 
 def count(value: int | float, total: int, flag: str = "--initial/--budget") -> int:
@@ -205,26 +184,6 @@ def plan_rounds(initial: int, budget: int, rounds: int, n_pool: int,
                   "images. Lower --rounds or --budget to get a full curve.")
 
 
-def check_device(device: str) -> None:
-    """The device is one torch can use on this machine (checked before data is loaded)."""
-    if not _DEVICE.match(device or ""):
-        raise ConfigError(f"--device {device!r} is not a device albench can train on. Use "
-                          f"{DEVICE_FORMS}.")
-    import torch
-
-    if device.startswith("cuda"):
-        n = torch.cuda.device_count()
-        index = int(device.partition(":")[2] or 0)
-        if index >= n:
-            raise ConfigError(
-                f"--device {device} was asked for but torch sees {n} CUDA device(s) on this "
-                "machine. Use --device cpu, a CUDA index below the count, or install a CUDA "
-                "build of torch on a machine with a GPU.")
-    elif device == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("--device mps was asked for but torch has no MPS device here. Use "
-                          "--device cpu.")
-
-
 class _Frozen(dict):
     """A dict that refuses changes (the option dicts of a frozen :class:`RunConfig`)."""
 
@@ -246,19 +205,19 @@ class RunConfig:
     """Everything that defines one run (strategy x seed x setting). Immutable: build it
     with :func:`resolve`, which checks every value and fills in option defaults."""
 
-    dataset: str = "shapes"
-    backend: str = "yolo"
-    strategy: str = "random"
-    preset: str = "quick"
-    seed: int = 0
-    initial: int | float = 100
-    budget: int | float = 50
-    rounds: int = 4
-    train_mode: str = "warm"
-    pool_subsample: int | None = None
-    device: str = "cpu"
-    eval_engine: str = "faster"
-    deterministic: str = "auto"  # auto | on | off, see albench.determinism
+    dataset: str = SETTINGS["dataset"].default
+    backend: str = SETTINGS["backend"].default
+    strategy: str = SETTINGS["strategy"].default
+    preset: str = SETTINGS["preset"].default
+    seed: int = SETTINGS["seed"].default
+    initial: int | float = SETTINGS["initial"].default
+    budget: int | float = SETTINGS["budget"].default
+    rounds: int = SETTINGS["rounds"].default
+    train_mode: str = SETTINGS["train_mode"].default
+    pool_subsample: int | None = SETTINGS["pool_subsample"].default
+    device: str = SETTINGS["device"].default
+    eval_engine: str = SETTINGS["eval_engine"].default
+    deterministic: str = SETTINGS["deterministic"].default  # see albench.determinism
     dataset_options: dict = field(default_factory=dict)
     backend_options: dict = field(default_factory=dict)
     strategy_options: dict = field(default_factory=dict)
@@ -307,16 +266,17 @@ def _hash(d: dict) -> str:
 def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
     """A checked :class:`RunConfig` from a preset plus explicit overrides (None = not given).
 
-    Every value is checked here, before any data is loaded: names, numeric bounds
-    (:data:`SETTING_BOUNDS`, :data:`BACKEND_BOUNDS`), the device's form, and the option keys
-    of the dataset, backend and strategy (unknown keys are an error listing the valid
-    ones). Strategy and backend options come back typed; strategy options with their
-    defaults filled in, as the config hash has always covered them.
+    Every value is parsed and checked here, once, before any data is loaded, by the one
+    option policy (:mod:`albench.options`): the run settings against :data:`SETTINGS`
+    (text from flags is parsed, typed values are checked), the device's form, and the
+    options of the dataset, backend and strategy against their declarations (unknown keys
+    are an error suggesting the near ones). Strategy options come back with their defaults
+    filled in, as the config hash has always covered them; backend and dataset options
+    hold only the keys given (by the preset or the caller).
     """
     from albench.backends import backend_options
     from albench.data import dataset_options
-    from strategies import get_strategy
-    from strategies.base import resolve_options
+    from albench.strategy import strategy_options
 
     if preset not in PRESETS:
         raise ConfigError(
@@ -325,11 +285,7 @@ def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
         )
     p = PRESETS[preset]
     given = {k: v for k, v in overrides.items() if v is not None}
-    names = {f.name for f in fields(RunConfig)}
-    unknown = sorted(set(given) - names)
-    if unknown:
-        raise ConfigError(f"Unknown run setting(s) {', '.join(map(repr, unknown))}. Known "
-                          f"settings: {', '.join(sorted(names))}.")
+    check_keys(given, {f.name: f for f in fields(RunConfig)}, "run setting")
     dataset = given.get("dataset", p.dataset or "shapes")
     backend = given.get("backend", "yolo")
     values: dict[str, Any] = dict(
@@ -345,56 +301,12 @@ def resolve(preset: str = "quick", **overrides: Any) -> RunConfig:
             values[key] = {**values[key], **value}
         else:
             values[key] = value
-    if values.get("train_mode") not in ("warm", "scratch"):
-        raise ConfigError(f"--train-mode must be 'warm' or 'scratch', not {values['train_mode']!r}.")
-    if values.get("deterministic", "auto") not in ("auto", "on", "off"):
-        raise ConfigError(f"--deterministic must be auto, on or off, not {values['deterministic']!r}.")
-    for key, bound in SETTING_BOUNDS.items():
+    for key, option in SETTINGS.items():
         if key in values:
-            bound.check(values[key])
-    if not _DEVICE.match(str(values.get("device", "cpu"))):
-        raise ConfigError(f"--device {values['device']!r} is not a device albench can train "
-                          f"on. Use {DEVICE_FORMS}.")
-    strategy = values.get("strategy", "random")
-    values["strategy_options"] = resolve_options(get_strategy(strategy), values["strategy_options"])
-    defaults = backend_options(backend)
-    backend_options(backend, values["backend_options"])  # unknown keys -> error
-    opts = {**defaults, **{k: coerce(v, defaults[k], f"--backend-opt {k}")
-                           for k, v in values["backend_options"].items()}}
-    for key, bound in BACKEND_BOUNDS.items():
-        if key in opts:
-            bound.check(opts[key])
-    values["backend_options"] = {k: opts[k] for k in values["backend_options"]}
+            values[key] = option.parse(values[key], flag(key))
+    check_device(values.get("device", SETTINGS["device"].default), present=False)
+    values["strategy_options"] = strategy_options(values.get("strategy", "random"),
+                                                  values["strategy_options"])
+    values["backend_options"] = backend_options(backend, values["backend_options"], fill=False)
     values["dataset_options"] = dataset_options(dataset, values["dataset_options"])
     return RunConfig(**values)
-
-
-def parse_kv(pairs: list[str] | None, flag: str) -> dict[str, str]:
-    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without '=' is an error."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"{flag} takes KEY=VALUE, got {pair!r}. Example: {flag} epochs=10.")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def coerce(value: str, like: Any, name: str = "the value") -> Any:
-    """Parse a command-line string as the type of ``like`` (the option's default);
-    ``name`` (e.g. ``--backend-opt imgsz``) is named in the error."""
-    if not isinstance(value, str) or isinstance(like, str):
-        return value
-    if like is None:
-        return None if value.lower() in ("", "none", "null") else value
-    if isinstance(like, bool):
-        if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-            raise ConfigError(f"{name}={value!r} is not a valid bool: give {name}=true or "
-                              f"{name}=false (default {like!r}).")
-        return value.lower() in ("1", "true", "yes", "on")
-    try:
-        return type(like)(value)
-    except ValueError:
-        kind = type(like).__name__
-        raise ConfigError(f"{name}={value!r} is not a valid {kind}: give {name}=<{kind}> "
-                          f"(default {like!r}).") from None

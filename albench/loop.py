@@ -30,8 +30,7 @@ from albench.results import (atomic_write_json, command_line, git_commit, hardwa
                              package_versions, round_row)
 from albench.runfolder import RunFolder, out_of_space
 from albench.runstate import check_fingerprint, source_stats, sources_unchanged
-from strategies import build_strategy
-from strategies.base import Meter, ModelView, Selection, SelectionContext
+from albench.strategy import Meter, ModelView, Selection, SelectionContext, build_strategy
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from strategies.base import Selection, SelectionContext, Strategy, register_strategy
+from albench.strategy import Selection, SelectionContext, Strategy, register_strategy
 
 
 def k_center_greedy(features: np.ndarray, labeled_mask: np.ndarray, budget: int,

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from albench.backends.base import Detections
-from strategies.base import Option, Selection, SelectionContext, Strategy, register_strategy, top_k
+from albench.strategy import (Detections, Option, Selection, SelectionContext, Strategy,
+                              register_strategy, top_k)
 
 
 def entropy_scores(dets: Sequence[Detections], min_score: float = 0.05,

@@ -7,7 +7,7 @@ predicted loss are selected, ties to the lower id.
 
 from __future__ import annotations
 
-from strategies.base import Selection, SelectionContext, Strategy, register_strategy, top_k
+from albench.strategy import Selection, SelectionContext, Strategy, register_strategy, top_k
 
 
 @register_strategy

@@ -3,7 +3,7 @@ other strategy is compared with)."""
 
 from __future__ import annotations
 
-from strategies.base import Selection, SelectionContext, Strategy, register_strategy
+from albench.strategy import Selection, SelectionContext, Strategy, register_strategy
 
 
 @register_strategy

@@ -29,7 +29,7 @@ def tiny_cfg():
 @pytest.fixture
 def temp_strategy():
     """Register strategy classes for one test (removed afterwards)."""
-    from strategies.base import STRATEGIES
+    from albench.strategy import STRATEGIES
 
     added = []
 

@@ -57,23 +57,43 @@ ARGUMENT_ROWS = [
     (["--device", "cuda:99"], "--device cuda:99 was asked for"),
     (["--pool-subsample", "-5"], "--pool-subsample must be a whole number of at least 1"),
     (["--pool-subsample", "5000"], "--pool-subsample 5000 is more than the 80 pool images"),
-    (["--initial", "1.5"], "--initial 1.5 is neither a count nor a share"),
-    (["--initial", "150%"], "--initial 1.5 is neither a count nor a share"),
-    (["--initial", "0"], "--initial 0 is neither a count nor a share"),
+    (["--initial", "1.5"], "--initial must be a count (a whole number of at least 1) or a share "
+                           "of the pool in (0, 1] (0.05 or 5%), not '1.5'"),
+    (["--initial", "150%"], "share of the pool in (0, 1] (0.05 or 5%), not '150%'"),
+    (["--initial", "0"], "--initial must be a count (a whole number of at least 1) or a share"),
     (["--budget", "0.001"], "--budget 0.001 of a 80-image pool"),
-    (["--initial", "abc"], "is neither a count nor a share such as 5%"),
+    (["--initial", "abc"], "--initial must be a count"),
+    (["--rounds", "two"], "--rounds must be a whole number of at least 0, not 'two'"),
+    (["--seed", "x"], "--seed must be a whole number of at least 0, not 'x'. Give it as --seed 0"),
+    (["--train-mode", "fast"], "--train-mode must be one of warm, scratch, not 'fast'"),
+    (["--deterministic", "maybe"], "--deterministic must be one of auto, on, off"),
+    (["--eval-engine", "coco"], "--eval-engine must be one of faster, pycocotools"),
     (["--rounds", "-1"], "--rounds must be a whole number of at least 0"),
     (["--budget", "5000"], "does not fit the pool"),
-    (["--backend-opt", "imgsz=abc"], "--backend-opt imgsz='abc' is not a valid int"),
+    (["--backend-opt", "imgsz=abc"], "--backend-opt imgsz must be a whole number of at least 1, "
+                                     "not 'abc'. Give it as --backend-opt imgsz=128 (default 128)"),
+    (["--backend-opt", "optimizer=adam"], "--backend-opt optimizer must be one of sgd, adamw"),
+    (["--backend-opt", "amp=maybe"], "--backend-opt amp must be true or false (yes/no, on/off"),
+    (["--backend-opt", "hflip=2"], "--backend-opt hflip must be a number in [0, 1], not '2'"),
     (["--backend-opt", "epochs=0"], "--backend-opt epochs must be a whole number of at least 1"),
     (["--backend-opt", "warm_epochs=-2"], "--backend-opt warm_epochs must be a whole number"),
     (["--backend-opt", "batch=0"], "--backend-opt batch must be a whole number"),
-    (["--backend-opt", "epoch=3"], "has no option 'epoch'"),
-    (["--dataset-opt", "pool_sise=2000"], "'shapes' has no option 'pool_sise'"),
-    (["--dataset-opt", "pool_size=many"], "--dataset-opt pool_size='many' is not a valid int"),
+    (["--backend-opt", "epoch=3"], "Unknown --backend-opt 'epoch' for backend 'yolo'. Did you "
+                                   "mean 'epochs'?"),
+    (["--dataset-opt", "pool_sise=2000"], "Unknown --dataset-opt 'pool_sise' for dataset "
+                                          "'shapes'. Did you mean 'pool_size'?"),
+    (["--dataset-opt", "pool_size=many"], "--dataset-opt pool_size must be a whole number of at "
+                                          "least 1, not 'many'"),
+    (["--dataset-opt", "image_size=16"], "--dataset-opt image_size must be a whole number of at "
+                                         "least 32, not '16'"),
     (["--data-root", "/somewhere"], "drop --data-root"),
     (["--strategy", "nope"], "Unknown strategy 'nope'"),
-    (["--opt", "k=3"], "has no option 'k'"),
+    (["--opt", "k=3"], "Unknown --opt 'k' for strategy 'random'. Known: none."),
+    (["--strategy", "mgral", "--opt", "iterations=-1"], "--opt iterations must be a whole number "
+                                                        "of at least 0, not '-1'"),
+    (["--strategy", "mgral", "--opt", "reward_split=1"], "--opt reward_split must be a number in "
+                                                         "(0, 1), not '1'"),
+    (["--strategy", "mgral", "--opt", "iteratons=5"], "Did you mean 'iterations'?"),
     (["--preset", "nope"], "Unknown preset 'nope'"),
     (["--dataset", "nope"], "Unknown dataset 'nope'"),
 ]

@@ -39,21 +39,31 @@ def test_missing_dataset_root_names_flag_and_env(capsys, tmp_path, monkeypatch, 
     assert "Traceback" not in text
 
 
-def test_unknown_backend_option_lists_valid_keys(capsys, tmp_path):
+def test_unknown_backend_option_suggests_the_near_key(capsys, tmp_path):
     code, text = run_cli(["run", "--backend-opt", "epoch=3", "--out", str(tmp_path)], capsys)
-    assert code == 2 and "no option 'epoch'" in text and "epochs=" in text
+    text = " ".join(text.split())
+    assert code == 2 and "Unknown --backend-opt 'epoch' for backend 'yolo'" in text
+    assert "Did you mean 'epochs'?" in text and "warm_epochs" in text  # the known keys
 
 
-def test_list_shows_every_registered_name(capsys):
-    import strategies
+def test_list_shows_every_registered_name_and_every_option(capsys):
     from albench.backends import available as backends
-    from albench.config import PRESETS
+    from albench.config import PRESETS, SETTINGS, flag
     from albench.data import available as datasets
+    from albench.strategy import available as strategies
 
     code, text = run_cli(["list"], capsys)
     assert code == 0
-    for name in [*strategies.available(), *backends(), *datasets(), *PRESETS]:
+    for name in [*strategies(), *backends(), *datasets(), *PRESETS]:
         assert name in text
+    rows = [" ".join(line.replace("│", " ").split()) for line in text.splitlines()]
+    declared = [(flag(k), o) for k, o in SETTINGS.items()]
+    for registry in (strategies(), backends(), datasets()):
+        declared += [(k, o) for item in registry.values() for k, o in item.options.items()]
+    assert len(declared) > 60
+    for key, option in declared:  # one row: the key, its default, what it takes, its help
+        want = " ".join(f"{key} {option.default_text()} {option.allowed()} {option.help}".split())
+        assert any(row.startswith(want) for row in rows), want
 
 
 def test_module_entry_point_runs_and_prints_the_round_table(tmp_path):

@@ -24,7 +24,7 @@ from albench.errors import ConfigError, OracleError
 from albench.loop import ActiveLearningLoop
 from albench.pool import LabelState, Oracle
 from albench.results import read_jsonl, read_rows
-from strategies import available, build_strategy
+from albench.strategy import available, build_strategy, strategy_options
 from tests.helpers.fakes import FAST, POOL, annotations, context, label_state
 
 NAMES = sorted(available())
@@ -125,13 +125,16 @@ def test_options_round_trip_through_opt_strings(name: str):
     cls = available()[name]
     defaults = {k: o.default for k, o in cls.options.items()}
     for key, opt in cls.options.items():
-        assert opt.parse(key, str(opt.default)) == opt.default
+        assert opt.parse(str(opt.default), f"--opt {key}") == opt.default
         for choice in opt.choices or ():
-            assert opt.parse(key, str(choice)) == choice
-    assert build_strategy(name, {k: str(v) for k, v in defaults.items()}).opts == defaults
-    with pytest.raises(ConfigError) as err:
-        build_strategy(name, {"no_such_option": "1"})
-    assert all(key in str(err.value) for key in defaults) and "no_such_option" in str(err.value)
+            assert opt.parse(str(choice), f"--opt {key}") == choice
+    parsed = strategy_options(name, {k: str(v) for k, v in defaults.items()})
+    assert parsed == defaults and build_strategy(name, parsed).opts == defaults
+    for given in ({"no_such_option": "1"}, {"no_such_option": 1}):  # resolve's parse, and code
+        for make in (strategy_options, build_strategy):
+            with pytest.raises(ConfigError) as err:
+                make(name, given)
+            assert all(key in str(err.value) for key in defaults) and "no_such_option" in str(err.value)
 
 
 @pytest.mark.parametrize("backend", ["yolo", "frcnn"])

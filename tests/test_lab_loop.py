@@ -15,7 +15,7 @@ import torch
 from albench.lab import FinetuneJob
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
-from strategies.base import Selection, Strategy
+from albench.strategy import Selection, Strategy
 
 from tests.helpers.runs import comparable, crash_then_resume
 

@@ -78,11 +78,27 @@ def test_shared_image_ids_give_the_test_split_fresh_ids(tmp_path: Path) -> None:
     assert any("fresh ids" in w for w in ds.warnings)
 
 
-def test_unknown_option_is_an_error_listing_the_valid_ones(user_coco: dict) -> None:
-    with pytest.raises(ConfigError, match=r"no option 'max_drop'.*max_dropped=0.05"):
-        load_dataset("coco-json", **user_coco, max_drop=0.5)
-    with pytest.raises(ConfigError, match=r"'shapes' has no option 'pool_sise'.*pool_size=1000"):
+def test_unknown_option_is_an_error_suggesting_the_near_one(user_coco: dict) -> None:
+    with pytest.raises(ConfigError, match=r"Unknown --dataset-opt 'max_droped' for dataset "
+                       r"'coco-json'. Did you mean 'max_dropped'\? Known: .*images_test"):
+        load_dataset("coco-json", **user_coco, max_droped=0.5)
+    with pytest.raises(ConfigError, match=r"'pool_sise' for dataset 'shapes'. Did you mean "
+                       r"'pool_size'\? Known: .*test_size"):
         load_dataset("shapes", pool_sise=2000)
+
+
+def test_declared_options_are_the_loaders_keyword_parameters() -> None:
+    """A loader's registered options name exactly its keyword parameters, with their defaults
+    (the declarations replace reading the signature, so they must not drift from it)."""
+    import inspect
+
+    from albench.data import available
+    from albench.data.shapes import CLASSES
+
+    for name, info in available().items():
+        params = {p.name: p.default for p in inspect.signature(info.load).parameters.values()}
+        assert {k: o.default for k, o in info.options.items()} == params, name
+    assert available()["shapes"].options["num_classes"].high == len(CLASSES)
 
 
 def test_a_pool_without_any_box_is_an_error(tmp_path: Path) -> None:
@@ -484,7 +500,7 @@ def test_dropping_up_to_the_stated_share_is_allowed_and_beyond_it_refused(tmp_pa
     with pytest.raises(DatasetError, match=r"2 of its 22 boxes \(9%\) would be dropped"):
         load_dataset("coco-json", **opts)
     assert load_dataset("coco-json", **opts, max_dropped=0.1).annotations[1].n_boxes == 1
-    with pytest.raises(DatasetError, match=r"max_dropped=1\.5 is not a share"):
+    with pytest.raises(ConfigError, match=r"max_dropped must be a number in \[0, 1\], not 1\.5"):
         load_dataset("coco-json", **opts, max_dropped=1.5)
 
 
@@ -575,9 +591,9 @@ def test_voc_folder_without_lists_is_split_by_a_seeded_recorded_share(tmp_path: 
     others = {tuple(load_dataset("voc", data_root=root, test_share=0.3, seed=s).test_ids)
               for s in range(5)}
     assert len(others) > 1  # the seed decides the split
-    with pytest.raises(DatasetError, match=r"test_share=1\.5 is not a share"):
+    with pytest.raises(ConfigError, match=r"test_share must be a number in \(0, 1\), not 1\.5"):
         load_dataset("voc", data_root=root, test_share=1.5)
-    with pytest.raises(DatasetError, match=r"seed=-1 is not a seed"):
+    with pytest.raises(ConfigError, match=r"seed must be a whole number of at least 0, not -1"):
         load_dataset("voc", data_root=root, seed=-1)
 
 

@@ -17,7 +17,7 @@ from albench import _offline
 from albench.errors import ConfigError, SelectionError
 from albench.loop import ActiveLearningLoop
 from albench.results import read_jsonl, read_rows
-from strategies.base import Selection, Strategy
+from albench.strategy import Selection, Strategy
 from tests.helpers.runs import comparable, crash_then_resume
 from tests.helpers.settings import TINY_CLI
 

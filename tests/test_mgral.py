@@ -16,7 +16,7 @@ from albench.lab import Lab
 from albench.loop import ActiveLearningLoop
 from albench.pool import Oracle
 from albench.results import read_jsonl, read_rows
-from strategies import build_strategy
+from albench.strategy import build_strategy
 from tests.helpers.fakes import FAST, annotations, context, label_state
 
 KEYS = {"estimator", "agent", "candidates", "groups", "group_sizes", "ladder", "lut",
@@ -141,12 +141,34 @@ def test_state_round_trip_selects_as_the_carried_instance_does():
     assert a.ids.tolist() == b.ids.tolist() and np.array_equal(a.scores, b.scores)
 
 
-@pytest.mark.parametrize("bad", [{"groups": "0"}, {"reward_split": "1.5"}, {"ladder": "0,2"},
-                                 {"ladder": "a"}, {"estimator": "magic"}])
-def test_bad_options_are_clear_errors(bad):
+@pytest.mark.parametrize("bad", [{"groups": "0"}, {"reward_split": "1.5"}, {"reward_split": "0"},
+                                 {"iterations": "-1"}, {"candidates": "-3"}, {"lr": "0"},
+                                 {"samples": "0"}, {"hidden": "2.5"}, {"estimator": "magic"},
+                                 {"carry_agent": "maybe"}])
+def test_bad_options_are_refused_by_resolve_before_any_data_loads(bad):
+    from albench.config import resolve
     from albench.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="mgral|estimator"):
+    (key,) = bad
+    with pytest.raises(ConfigError, match=f"--opt {key} must be"):  # a COCO root that is not
+        resolve("quick", strategy="mgral", strategy_options=bad, dataset="coco",  # there:
+                dataset_options={"data_root": "/nonexistent/coco"})  # nothing was loaded
+
+
+@pytest.mark.parametrize("bad", [{"groups": 0}, {"reward_split": 1.0}, {"lr": 0.0}, {"iterations": 2.0}])
+def test_typed_values_out_of_bounds_are_refused_in_code_too(bad):
+    from albench.errors import ConfigError
+
+    (key,) = bad
+    with pytest.raises(ConfigError, match=f"--opt {key} must be"):
+        build_strategy("mgral", bad)
+
+
+@pytest.mark.parametrize("bad", [{"ladder": "0,2"}, {"ladder": "a"}])
+def test_a_bad_ladder_is_a_clear_error(bad):
+    from albench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="mgral: --opt ladder"):
         build_strategy("mgral", bad)
 
 

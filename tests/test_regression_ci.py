@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from albench.regress import compare, reference_configs
-from strategies import available
+from albench.strategy import available
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "results" / "reference"

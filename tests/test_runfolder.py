@@ -30,9 +30,10 @@ from albench.cli import main
 from albench.config import resolve
 from albench.errors import RunFolderError
 from albench.loop import ActiveLearningLoop
+from albench.options import Option
 from albench.results import atomic_torch_save, read_jsonl, read_rows
 from albench.runfolder import RunFolder
-from strategies.base import STRATEGIES, Selection, Strategy
+from albench.strategy import STRATEGIES, Selection, Strategy
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = {"pool_size": 60, "test_size": 12, "image_size": 64}
@@ -132,7 +133,8 @@ def fake():
     """The fake detector and the stateful strategy registered; the data made once."""
     from albench.data import load_dataset
 
-    register_backend("test-fake", "a fake detector for tests", {"epochs": 2, "warm_epochs": 1})(
+    register_backend("test-fake", "a fake detector for tests",
+                     {"epochs": Option(2, "epochs"), "warm_epochs": Option(1, "warm epochs")})(
         FakeDetector)
     STRATEGIES[Stateful.name] = Stateful
     ds = load_dataset("shapes", **DATA)

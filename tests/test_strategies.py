@@ -8,7 +8,7 @@ import pytest
 from albench.backends import backend_options, build_backend
 from albench.backends.base import Detections
 from albench.errors import ConfigError
-from strategies import build_strategy
+from albench.strategy import build_strategy
 from strategies.coreset import k_center_greedy
 from strategies.entropy import entropy_scores
 from tests.helpers.fakes import FakeBackend

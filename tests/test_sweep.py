@@ -23,7 +23,7 @@ from albench.errors import ConfigError
 from albench.results import read_rows
 from albench.sweep import (SweepOutcome, _drive, _Display, expand_grid, parse_seeds,
                            plan_from_args, run_sweep)
-from strategies.base import STRATEGIES, Option, Selection, Strategy
+from albench.strategy import STRATEGIES, Option, Selection, Strategy
 from tests.helpers.settings import TINY, TINY_CLI
 
 # TINY made smaller still (8 + 1 x 4 labels, one epoch per training): the cheapest real runs.
@@ -144,7 +144,7 @@ def test_failing_runs_are_recorded_and_the_rest_complete(swept, tmp_path, capsys
     before = files(tmp_path)
     code = main(["sweep", "--config", str(sweep_file), *SWEEP_CLI, "--out", str(tmp_path)])
     text = capsys.readouterr()
-    assert code == 2 and "no option 'bogus'" in text.err  # the grid is checked before any run
+    assert code == 2 and "Unknown --backend-opt 'bogus'" in text.err  # checked before any run
     assert files(tmp_path) == before
     sweep_file.write_text(yaml.safe_dump({"strategies": ["random", "sweep-raises"],
                                           "seeds": [0]}))
@@ -205,7 +205,8 @@ def test_sweep_input_errors(tmp_path):
         plan(["--strategies", "random", "--opt", "k=1"])
     with pytest.raises(ConfigError, match="not in the sweep"):
         plan(["--strategies", "random", "--opt", "sweep-lowest:k=1"])
-    with pytest.raises(ConfigError, match="has no option 'kk'"):
+    with pytest.raises(ConfigError, match="Unknown --opt 'kk' for strategy 'sweep-lowest'. Did "
+                                          "you mean 'k'?"):
         plan(["--strategies", "sweep-lowest", "--opt", "sweep-lowest:kk=1"])
     (tmp_path / "bad.yaml").write_text("strategies: [random]\nepochs: 3\n")
     with pytest.raises(ConfigError, match="unknown field"):

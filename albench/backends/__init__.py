@@ -2,9 +2,12 @@
 
 A backend is built as ``cls(images, num_classes, options, device)``: ``images`` is the
 dataset's :class:`~albench.data.index.ImageStore`, ``options`` a dict of the backend's
-declared options (image size, batch, epochs, learning rate, local weights...). The
-built-in backends are listed in :data:`BACKENDS` as ``"module:Class"`` and imported on
-first use; :func:`register_backend` adds one's own.
+declared options (image size, batch, epochs, learning rate, local weights...). A backend
+registers with its options, a dict of :class:`~albench.options.Option` (default, help,
+bounds, choices): the only ``--backend-opt`` keys it takes, parsed by the one option policy.
+The built-in backends are listed in :data:`BACKENDS` as ``"module:Class"`` and imported on
+first use (their options live in :mod:`albench.backends.options`, so listing and checking
+them imports no detector framework); :func:`register_backend` adds one's own.
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from albench.backends.base import Backend, BackendSpec, Detections, FitReport
+from albench.backends.options import FRCNN_OPTIONS, YOLO_OPTIONS
 from albench.errors import ConfigError
+from albench.options import Option, parse_options
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,7 @@ class BackendInfo:
     name: str
     description: str
     target: type | str
+    options: dict[str, Option]  # the declared --backend-opt keys
 
     @property
     def cls(self) -> type:
@@ -36,25 +42,25 @@ class BackendInfo:
 
     @property
     def defaults(self) -> dict[str, Any]:
-        return dict(self.cls.defaults)
+        return {k: o.default for k, o in self.options.items()}
 
 
 BACKENDS: dict[str, BackendInfo] = {
     "yolo": BackendInfo("yolo", "ultralytics YOLO (v8/11 yaml, random init or local weights), "
                         "trained by albench's plain loop with ultralytics' detection loss",
-                        "albench.backends.yolo:YoloBackend"),
+                        "albench.backends.yolo:YoloBackend", YOLO_OPTIONS),
     "frcnn": BackendInfo("frcnn", "torchvision Faster R-CNN FPN (MobileNetV3 or ResNet-50; "
                          "random init or local weights), trained by albench's plain loop",
-                         "albench.backends.frcnn:FasterRCNNBackend"),
+                         "albench.backends.frcnn:FasterRCNNBackend", FRCNN_OPTIONS),
 }
 
 
-def register_backend(name: str, description: str, defaults: dict[str, Any]):
-    """Class decorator registering a backend of one's own under ``name`` (built-ins are
-    listed in :data:`BACKENDS` as ``"module:Class"``)."""
+def register_backend(name: str, description: str, options: dict[str, Option]):
+    """Class decorator registering a backend of one's own under ``name`` with its declared
+    options (built-ins are listed in :data:`BACKENDS` as ``"module:Class"``)."""
     def wrap(cls: type) -> type:
-        cls.name, cls.defaults = name, dict(defaults)
-        BACKENDS[name] = BackendInfo(name, description, cls)
+        cls.name, cls.options = name, dict(options)
+        BACKENDS[name] = BackendInfo(name, description, cls, dict(options))
         return cls
 
     return wrap
@@ -64,19 +70,15 @@ def available() -> dict[str, BackendInfo]:
     return dict(BACKENDS)
 
 
-def backend_options(name: str, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The backend's defaults updated with ``overrides``; unknown keys are an error."""
+def backend_options(name: str, given: dict[str, Any] | None = None, *,
+                    fill: bool = True) -> dict[str, Any]:
+    """``given`` parsed against backend ``name``'s declared options (text or typed; unknown
+    keys, kinds, bounds and choices are errors); with ``fill``, the defaults of the others."""
     info = _info(name)
-    opts = dict(info.defaults)
-    for key, value in (overrides or {}).items():
-        if key not in opts:
-            raise ConfigError(
-                f"Backend {name!r} has no option {key!r}. Its options and defaults: "
-                + ", ".join(f"{k}={v!r}" for k, v in sorted(info.defaults.items()))
-                + ". Fix the --backend-opt key or the preset."
-            )
-        opts[key] = value
-    return opts
+    parsed = parse_options(info.options, given or {}, "--backend-opt", f"backend {name!r}",
+                           hint="Fix the --backend-opt key or the preset (see `python -m "
+                                "albench list`).")
+    return {**info.defaults, **parsed} if fill else parsed
 
 
 def build_backend(name: str, images, num_classes: int, options: dict[str, Any] | None = None,

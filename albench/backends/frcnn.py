@@ -49,33 +49,8 @@ from albench.backends.semi import consistency_loss
 from albench.backends.training import autocast
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
+from albench.backends.options import ARCHS, FRCNN_OPTIONS as OPTIONS  # noqa: F401
 
-ARCHS = ("mobilenet_v3_large_320_fpn", "mobilenet_v3_large_fpn", "resnet50_fpn")
-
-DEFAULTS = {
-    "arch": "mobilenet_v3_large_320_fpn",  # or mobilenet_v3_large_fpn, resnet50_fpn (paper presets)
-    "weights": None,             # local detector state_dict/checkpoint; never downloaded
-    "weights_backbone": None,    # local backbone (classification model) state_dict
-    "trainable_backbone_layers": None,  # None: all from scratch, 3 with pretrained weights
-    "imgsz": 128,                # longer image side the transform resizes to
-    "anchor_sizes": "32,64,128,256,512",  # torchvision's; resnet50_fpn takes one per level
-    "batch": 4,
-    "epochs": 30,                # epochs of a training from initialisation
-    "warm_epochs": 10,           # epochs of a warm-started round
-    "lr": 0.02,
-    "weight_decay": 0.0001,
-    "optimizer": "sgd",          # sgd (momentum 0.9, nesterov) or adamw
-    "hflip": 0.5,
-    "rpn_batch_size_per_image": 128,
-    "box_batch_size_per_image": 64,   # RoIs per image: the box head dominates CPU cost
-    "rpn_post_nms_top_n_train": 500,
-    "rpn_pre_nms_top_n_test": 300,
-    "rpn_post_nms_top_n_test": 150,   # proposals per image at inference (torchvision 320: 150)
-    "box_score_thresh": 0.001,
-    "box_detections_per_img": 100,
-    "infer_batch": 16,
-    "amp": False,                # bf16 autocast in training and inference (a GPU option)
-}
 TEST_ONLY = ("rpn_pre_nms_top_n_test", "rpn_post_nms_top_n_test", "box_score_thresh",
              "box_detections_per_img", "infer_batch")
 
@@ -108,7 +83,7 @@ def postprocess_with_probs(roi_heads: RoIHeads, class_logits: Tensor, box_regres
 
 class FasterRCNNBackend(BackendBase):
     name = "frcnn"
-    defaults = DEFAULTS
+    options = OPTIONS
     capabilities = frozenset({"loss_head"})
     deterministic_on_cuda = (
         "slow: deterministic mode is off under auto because an op not yet identified falls "
@@ -117,10 +92,6 @@ class FasterRCNNBackend(BackendBase):
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
-        if self.opts["arch"] not in ARCHS:
-            raise ConfigError(f"frcnn: unknown arch {self.opts['arch']!r}; choose one of {list(ARCHS)}.")
-        if self.opts["optimizer"] not in ("sgd", "adamw"):
-            raise ConfigError(f"frcnn: optimizer must be sgd or adamw, not {self.opts['optimizer']!r}.")
         for key in ("weights", "weights_backbone"):
             if self.opts[key] and not Path(self.opts[key]).is_file():
                 raise ConfigError(f"{key} file {self.opts[key]} does not exist. Pass a local file "
@@ -152,7 +123,7 @@ class FasterRCNNBackend(BackendBase):
             load_weights_file(net, Path(o["weights_backbone"]), "weights_backbone")
         backbone = _resnet_fpn_extractor(net, layers) if resnet else _mobilenet_extractor(net, True, layers)
         anchors = tuple((s,) for s in sizes) if resnet else (sizes,) * 3
-        kwargs = {k: o[k] for k in DEFAULTS if k.startswith(("rpn_", "box_"))}
+        kwargs = {k: o[k] for k in OPTIONS if k.startswith(("rpn_", "box_"))}
         if not resnet:
             kwargs["rpn_score_thresh"] = 0.05  # torchvision's setting of both MobileNet variants
         model = FasterRCNN(backbone, self.num_classes + 1, min_size=o["imgsz"], max_size=o["imgsz"],

@@ -43,28 +43,12 @@ from albench.backends.semi import consistency_loss
 from albench.backends.training import autocast, letterbox
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
+from albench.backends.options import YOLO_OPTIONS as OPTIONS
 
 # A CPU-sized scale next to ultralytics' n/s/m/l/x: depth 0.33, width 0.125.
 EXTRA_SCALES = {"t": [0.33, 0.125, 1024]}
 
-DEFAULTS = {
-    "model": "yolov8",        # ultralytics model family yaml (yolov8, yolo11) or a .yaml path
-    "scale": "t",             # t (CPU-sized), n, s, m, l, x
-    "weights": None,          # local .pt (ultralytics checkpoint or state_dict); never downloaded
-    "imgsz": 128,
-    "batch": 16,
-    "epochs": 40,             # epochs of a training from initialisation
-    "warm_epochs": 15,        # epochs of a warm-started round
-    "lr": 0.005,
-    "weight_decay": 0.0005,
-    "optimizer": "adamw",
-    "hflip": 0.5,
-    "conf": 0.001,            # score threshold of predictions (evaluation needs a low one)
-    "iou": 0.6,
-    "max_det": 100,
-    "infer_batch": 64,
-    "amp": False,             # bf16 autocast in training and inference (a GPU option)
-}
+
 
 
 def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
@@ -91,7 +75,7 @@ def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
 
 class YoloBackend(BackendBase):
     name = "yolo"
-    defaults = DEFAULTS
+    options = OPTIONS
     capabilities = frozenset({"loss_head"})
     deterministic_on_cuda = ("cheap: deterministic kernels cost little (measured ~2.8 s vs "
                              "~2.1-2.5 s of training per smoke round on one H100)")

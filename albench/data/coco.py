@@ -16,7 +16,6 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from albench.data import register_loader
 from albench.data.checks import (MAX_DROPPED_SHARE, BoxTally, Size, Split, assemble,
                                  check_max_dropped, merge_sizes, require_files, resolve_root)
 from albench.data.images import inspect_images
@@ -214,9 +213,6 @@ def load_coco_files(name: str, train: CocoFile, test: CocoFile, fixes: tuple[str
     return ds
 
 
-@register_loader("coco", "COCO 2017: pool = train2017 images with boxes (117,266), "
-                         "test = val2017 (5,000); 80 classes. Root: --data-root or "
-                         f"${COCO_ENV}.")
 def load_coco(data_root: str | os.PathLike | None = None, keep_empty: bool = False,
               max_dropped: float = MAX_DROPPED_SHARE,
               cache_dir: str | os.PathLike | None = None) -> DetectionDataset:
@@ -240,8 +236,6 @@ def load_coco(data_root: str | os.PathLike | None = None, keep_empty: bool = Fal
                            cache_dir=cache_dir)
 
 
-@register_loader("coco-json", "Your own COCO-format data: --ann-train and --ann-test "
-                              "annotation files, --images (and --images-test) folders.")
 def load_coco_json(ann_train: str | os.PathLike | None = None,
                    ann_test: str | os.PathLike | None = None,
                    images: str | os.PathLike | None = None,

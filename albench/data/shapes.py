@@ -31,7 +31,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from albench import _offline
-from albench.data import register_loader
 from albench.data.index import Annotation, DetectionDataset, ImageStore
 from albench.data.scenes import CLASSES, make_scene, render_frame
 from albench.errors import ConfigError, DatasetError
@@ -174,8 +173,6 @@ def _read(folder: Path, params: dict) -> DetectionDataset:
         warnings=[], params=dict(params))
 
 
-@register_loader("shapes", "Synthetic filled shapes on clutter: long-tailed classes, "
-                 "near-duplicate frames, small objects; generated offline, no download")
 def load(cache_dir: str | Path | None = None, seed: int = 0, image_size: int = 128,
          pool_size: int = 1000, test_size: int = 250, num_classes: int = 6,
          imbalance: float = 1.8, duplication: float = 0.5) -> DetectionDataset:

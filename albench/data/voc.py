@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from albench.data import register_loader
 from albench.data.checks import (MAX_DROPPED_SHARE, BoxTally, Split, assemble,
                                  check_max_dropped, merge_sizes, require_files, resolve_root)
 from albench.data.images import inspect_images
@@ -155,10 +154,6 @@ def load_devkit(devkit: Path, wanted: list[int], max_dropped: float,
     return ds
 
 
-@register_loader("voc", "PASCAL VOC: a VOCdevkit root (pool = VOC2007+2012 trainval "
-                        "(16,551), test = VOC2007 test (4,952); 20 classes), or your own "
-                        "VOC folder (Annotations/ + JPEGImages/). Root: --data-root or "
-                        f"${VOC_ENV}.")
 def load_voc(data_root: str | os.PathLike | None = None, years: str | list = YEARS_DEFAULT,
              classes: str | None = None, train: str | None = None, test: str | None = None,
              test_share: float = FOLDER_DEFAULTS["test_share"],

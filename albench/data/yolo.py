@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 
-from albench.data import register_loader
 from albench.data.checks import (MAX_DROPPED_SHARE, BoxTally, Split, assemble,
                                  check_max_dropped, merge_sizes, require_files)
 from albench.data.images import inspect_images
@@ -212,8 +211,6 @@ def read_split(images: list[Path], first_id: int, source: str, n_classes: int,
     return Split(source, files, sizes, annotations, facts), read
 
 
-@register_loader("yolo", "An ultralytics data.yaml (--data-root data.yaml) with YOLO txt "
-                         "labels: pool = train, test = test (else val).")
 def load_yolo(data_root: str | os.PathLike | None = None, test_split: str = "auto",
               allow_test_in_pool: bool = False, max_dropped: float = MAX_DROPPED_SHARE,
               cache_dir: str | os.PathLike | None = None) -> DetectionDataset:

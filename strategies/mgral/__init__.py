@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from strategies.base import Option, Selection, SelectionContext, Strategy, register_strategy
+from albench.errors import ConfigError
+from albench.strategy import (FinetuneJob, Option, Selection, SelectionContext, Strategy,
+                              register_strategy)
 
 ESTIMATOR_JOB = {"consistency": "consistency", "pseudo": "pseudo", "oracle": "labels"}
 
@@ -47,39 +49,31 @@ class MGRAL(Strategy):
         "estimator": Option("consistency", "how variants use the candidates: consistency | "
                             "pseudo | oracle (true labels: upper bound)",
                             ("consistency", "pseudo", "oracle")),
-        "reward_split": Option(0.2, "share of the initial labeled set held out to score variants"),
-        "candidates": Option(0, "candidates per round (0: min(pool, 8 x budget))"),
-        "groups": Option(8, "k-means groups of the candidates"),
+        "reward_split": Option(0.2, "share of the initial labeled set held out to score variants",
+                               low=0, high=1, exclusive=True),
+        "candidates": Option(0, "candidates per round (0: min(pool, 8 x budget))", low=0),
+        "groups": Option(8, "k-means groups of the candidates", low=1),
         "ladder": Option("1,2,4", "variant sizes per group, as multiples of budget/groups"),
-        "variant_epochs": Option(3, "epochs of each variant fine-tune"),
-        "iterations": Option(300, "policy iterations per round"),
+        "variant_epochs": Option(3, "epochs of each variant fine-tune", low=1),
+        "iterations": Option(300, "policy iterations per round", low=0),
         "agent": Option("lstm", "lstm (RL agent) or greedy (fill by marginal table gain)",
                         ("lstm", "greedy")),
         "carry_agent": Option(True, "keep the agent's weights across rounds"),
         "budget_penalty": Option(-1.0, "lambda of the batch-size penalty (<0: the table's scale)"),
-        "entropy_bonus": Option(0.01, "entropy bonus of the policy loss"),
-        "hidden": Option(128, "LSTM hidden size"),
-        "samples": Option(16, "sampled batches per policy iteration"),
-        "lr": Option(1e-3, "Adam learning rate of the agent"),
+        "entropy_bonus": Option(0.01, "entropy bonus of the policy loss", low=0),
+        "hidden": Option(128, "LSTM hidden size", low=1),
+        "samples": Option(16, "sampled batches per policy iteration", low=1),
+        "lr": Option(1e-3, "Adam learning rate of the agent", low=0, exclusive=True),
         "prior_rate": Option(True, "start a new agent's output bias at logit(B/M), so that its "
                              "samples hold about B candidates rather than M/2"),
-        "unsup_weight": Option(1.0, "weight of the consistency term in variant fine-tunes"),
-        "pseudo_threshold": Option(0.5, "score threshold of pseudo-labels (estimator=pseudo)"),
+        "unsup_weight": Option(1.0, "weight of the consistency term in variant fine-tunes", low=0),
+        "pseudo_threshold": Option(0.5, "score threshold of pseudo-labels (estimator=pseudo)",
+                                   low=0, high=1),
     }
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        o = self.opts
-        for key in ("groups", "variant_epochs", "samples", "hidden"):
-            if o[key] < 1:
-                from albench.errors import ConfigError
-
-                raise ConfigError(f"mgral: --opt {key} must be at least 1 (got {o[key]}).")
-        if not 0 < o["reward_split"] < 1:
-            from albench.errors import ConfigError
-
-            raise ConfigError(f"mgral: --opt reward_split must lie in (0, 1) (got {o['reward_split']}).")
-        self._multipliers = _parse_ladder(o["ladder"])
+        self._multipliers = _parse_ladder(self.opts["ladder"])
         self.reward_ids: np.ndarray | None = None
         self._agent_state: dict | None = None
 
@@ -100,7 +94,6 @@ class MGRAL(Strategy):
 
     # ------------------------------------------------------------------ select
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
-        from albench.lab import FinetuneJob
         from strategies.mgral.lut import GainTable, greedy_select, ladder
 
         o, rng, lab = self.opts, ctx.rng, ctx.lab
@@ -194,8 +187,6 @@ class MGRAL(Strategy):
 
 
 def _parse_ladder(text: str) -> tuple[float, ...]:
-    from albench.errors import ConfigError
-
     try:
         values = tuple(float(v) for v in str(text).split(",") if v.strip())
     except ValueError:

@@ -22,8 +22,8 @@ from albench.backends.base import Detections
 from albench.data.index import Annotation
 from albench.lab import Lab
 from albench.pool import LabelState, Oracle
-from strategies import available
-from strategies.base import Meter, ModelView, SelectionContext
+from albench.strategy import available
+from albench.strategy import Meter, ModelView, SelectionContext
 
 POOL = np.arange(60) * 3 + 5  # sorted, non-contiguous ids
 # Small settings for strategies whose defaults are expensive.
