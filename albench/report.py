@@ -644,22 +644,3 @@ def _distinction(key: SettingKey, groups: dict[SettingKey, list[Run]]) -> str:
     text = "; ".join(f"{f} = {json.dumps(own.get(f), sort_keys=True, default=str)}"
                      for f in differ) or "the same recorded settings"
     return f"\n  - setting {key.setting_hash[:8]}: {text}"
-
-
-def add_cli(sub: Any) -> None:
-    """Register ``python -m albench report`` on the CLI's sub-parsers."""
-    p = sub.add_parser("report", help="curves and tables over finished runs",
-                       description="Write AL curves, label-efficiency and compute-cost tables for "
-                                   "every setting found under a results folder.")
-    p.add_argument("results", nargs="?", default="results/runs",
-                   help="folder holding the runs (default: results/runs)")
-    p.add_argument("--out", default="reports", help="where the report goes (default: reports)")
-    p.add_argument("--include-incomplete", action="store_true",
-                   help="also report runs that are still running or were interrupted")
-    p.set_defaults(func=_cmd_report)
-
-
-def _cmd_report(args: Any) -> int:
-    index = write_report(args.results, args.out, include_incomplete=args.include_incomplete)
-    print(f"report written: {index}")
-    return 0

@@ -21,8 +21,8 @@ from albench.cli import build_parser, main
 from albench.config import PRESETS, RunConfig, resolve
 from albench.errors import ConfigError
 from albench.results import read_rows
-from albench.sweep import (SweepOutcome, _drive, _Display, expand_grid, parse_seeds,
-                           plan_from_args, run_sweep)
+from albench.cli.sweep import plan_from_args
+from albench.sweep import SweepOutcome, _drive, _Display, expand_grid, parse_seeds, run_sweep
 from strategies.base import STRATEGIES, Option, Selection, Strategy
 from tests.conftest import TINY, TINY_CLI
 

@@ -9,8 +9,6 @@ ones resume). See docs/paper.md.
 
 from __future__ import annotations
 
-import argparse
-import math
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ from albench.errors import ConfigError
 from albench.paper.spec import (FigureSet, PanelPlan, available, dry_run, load_figure_set, plan,
                                 read_references)
 
-__all__ = ["load_figure_set", "plan", "dry_run", "draw_figures", "command_for", "add_cli"]
+__all__ = ["load_figure_set", "available", "plan", "dry_run", "draw_figures", "command_for"]
 
 
 def command_for(figset: FigureSet, scale: str) -> str:
@@ -165,88 +163,3 @@ def draw_figures(figset: FigureSet, scale: str, results: str | Path, out: str | 
     page = out / "index.md"
     page.write_text("\n".join(lines))
     return page
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def _overrides(args: argparse.Namespace) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    if args.device:
-        out["device"] = args.device
-    if args.data_root:
-        out["dataset_options"] = {"data_root": args.data_root}
-    return out
-
-
-def _print_dry_run(rows: list, results: Path) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    done = sum(r.status == "done" for r in rows)
-    todo = [r for r in rows if r.status != "done"]
-    known = [r.estimate_s for r in todo if math.isfinite(r.estimate_s)]
-    t = Table(title=f"{len(rows)} runs in {results}: {done} done, {len(todo)} not")
-    for col in ("panel", "strategy", "seed", "run id", "status", "estimate", "estimated from"):
-        t.add_column(col)
-    for r in rows:
-        est = ("" if r.status == "done" else "?" if not math.isfinite(r.estimate_s)
-               else f"{r.estimate_s / 60:.1f} min")
-        t.add_row(r.panel, r.strategy, "" if r.seed < 0 else str(r.seed), r.run_id, r.status, est, r.basis)
-    from albench.progress import show
-
-    console = Console()
-    show(console, t)
-    unknown = len(todo) - len(known)
-    console.print(f"estimated cost of the rest: {sum(known) / 60:.1f} min on this kind of machine"
-                  + (f" plus {unknown} run(s) with no estimate" if unknown else "")
-                  + " (from finished runs' t_round_s)", highlight=False)
-
-
-def cmd_paper(args: argparse.Namespace) -> int:
-    from albench.sweep import exit_code, run_sweep
-
-    figset = load_figure_set(args.figure_set)
-    scale = args.scale or ("paper" if args.data_root else "shapes")
-    if scale not in figset.scales:
-        raise ConfigError(f"--scale {scale}: the figure set {figset.name} has scales "
-                          f"{', '.join(figset.scales)}.")
-    results = Path(args.results or figset.scales[scale].results)
-    overrides = _overrides(args)
-    plans = plan(figset, scale, overrides)
-    if args.dry_run:
-        _print_dry_run(dry_run(plans, results), results)
-        return 0
-    code = 0
-    configs = [c for p in plans for c in p.configs]
-    if configs and not args.no_run:
-        code = exit_code(run_sweep(configs, results, workers=args.workers, quiet=args.quiet))
-    page = draw_figures(figset, scale, results, args.out, overrides)
-    print(f"figures written: {page}")
-    return code
-
-
-def add_cli(sub: Any) -> None:
-    """Register ``python -m albench paper``."""
-    p = sub.add_parser(
-        "paper", help="run a paper's sweeps and draw its figures (e.g. paper mgral)",
-        description="Run or resume every sweep a paper's figure set needs (finished runs are "
-                    "skipped), then draw its figures and a Markdown page. --scale shapes runs the "
-                    "figure set on the embedded dataset with the quick preset (a CPU is enough); "
-                    "--scale paper runs the published protocols (VOC/COCO roots, a GPU).")
-    p.add_argument("figure_set", help=f"figure set ({', '.join(available()) or 'none found'})")
-    p.add_argument("--out", default="reports/paper-mgral", help="where the figures and page go "
-                   "(default: reports/paper-mgral)")
-    p.add_argument("--scale", help="a scale of the figure set: shapes (the default) or paper "
-                                   "(the default when --data-root is given)")
-    p.add_argument("--results", help="results folder of the runs (default: the scale's, "
-                                     "results/quick for shapes, results/paper-mgral for paper)")
-    p.add_argument("--data-root", help="dataset root for the paper scale (else $ALBENCH_VOC_ROOT / "
-                                       "$ALBENCH_COCO_ROOT, which also keep the path out of run ids)")
-    p.add_argument("--device", help="cpu (default), cuda, cuda:1 ...")
-    p.add_argument("--workers", type=int, default=1, help="parallel runs (default 1)")
-    p.add_argument("--dry-run", action="store_true",
-                   help="list the runs, how many are done and what the rest should cost; run nothing")
-    p.add_argument("--no-run", action="store_true", help="draw from the runs there are; run nothing")
-    p.add_argument("--quiet", action="store_true", help="no sweep progress output")
-    p.set_defaults(func=cmd_paper)

@@ -1,90 +1,37 @@
-"""Command line: ``python -m albench {run,sweep,report,regress,paper,list}``."""
+"""Command line: ``python -m albench {run,sweep,report,regress,paper,list}``.
+
+Every command's arguments live here: ``run`` and ``list`` in this module, the others one
+module each (:mod:`albench.cli.sweep`, :mod:`~albench.cli.report`,
+:mod:`~albench.cli.regress`, :mod:`~albench.cli.paper`); the setting flags they share in
+:mod:`albench.cli.settings`. Library modules never import the command line.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 
+from albench.cli.settings import DEFAULT_OUT, add_setting_args, setting_overrides
 from albench.errors import AlbenchError
 
-DEFAULT_OUT = Path("results/runs")
+__all__ = ["main", "build_parser", "version", "add_setting_args", "setting_overrides",
+           "DEFAULT_OUT"]
 
 
-def _amount(text: str) -> int | float:
-    """``100`` -> 100 images; ``5%`` or ``0.05`` -> a share of the pool."""
+def version() -> str:
+    """The installed distribution's version, else the package's own ``__version__``."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
     try:
-        if text.endswith("%"):
-            return float(text[:-1]) / 100
-        return float(text) if "." in text else int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a count nor a share such as 5%") from None
+        return dist_version("albench")
+    except PackageNotFoundError:
+        from albench import __version__
 
-
-def _auto(value: str) -> Any:
-    for kind in (int, float):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return {"true": True, "false": False, "none": None}.get(value.lower(), value)
-
-
-def add_setting_args(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``run``, ``sweep`` and ``regress``: the setting of a run."""
-    g = p.add_argument_group("setting (a preset, then flags override it field by field)")
-    g.add_argument("--dataset", help="shapes, coco, voc or coco-json (default: the preset's, else shapes)")
-    g.add_argument("--backend", help="yolo (default) or frcnn")
-    g.add_argument("--preset", default="quick", help="named protocol (default: quick)")
-    g.add_argument("--initial", type=_amount,
-                   help="initial labeled images: a count (100) or a share of the pool in (0, 1] "
-                        "(0.05 or 5%%)")
-    g.add_argument("--budget", type=_amount,
-                   help="images labeled per round: a count or a share, as --initial")
-    g.add_argument("--rounds", type=int, help="selection rounds after the initial training (0 or more)")
-    g.add_argument("--train-mode", choices=["warm", "scratch"],
-                   help="warm: fine-tune last round's model; scratch: retrain from init (papers)")
-    g.add_argument("--pool-subsample", type=int,
-                   help="use a random subset of N >= 1 pool images (quick looks)")
-    g.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or mps")
-    g.add_argument("--eval-engine", choices=["faster", "pycocotools"], help="COCO evaluation engine")
-    g.add_argument("--deterministic", choices=["auto", "on", "off"],
-                   help="bit-reproducible GPU runs (default auto: on for yolo on CUDA, off for "
-                        "frcnn on CUDA where it is slow; CPU runs are reproducible anyway)")
-    g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
-                   help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
-    d = p.add_argument_group("data")
-    d.add_argument("--data-root",
-                   help="COCO 2017 or VOCdevkit root (or ALBENCH_COCO_ROOT / ALBENCH_VOC_ROOT)")
-    d.add_argument("--ann-train", help="coco-json: pool annotation file")
-    d.add_argument("--ann-test", help="coco-json: test annotation file")
-    d.add_argument("--images", help="coco-json: image folder")
-    d.add_argument("--images-test", help="coco-json: test image folder (default: --images)")
-    d.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE",
-                   help="dataset option, repeatable (e.g. pool_size=2000 for shapes)")
-    d.add_argument("--cache-dir",
-                   help="where generated datasets go (default: $ALBENCH_CACHE or ./.albench-cache)")
-
-
-def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The setting flags as :func:`albench.config.resolve` overrides (None = not given);
-    resolve checks them all, before any data is loaded."""
-    from albench.config import parse_kv
-
-    dataset_opts = {k: _auto(v) for k, v in parse_kv(args.dataset_opt, "--dataset-opt").items()}
-    for flag in ("data_root", "ann_train", "ann_test", "images", "images_test", "cache_dir"):
-        if getattr(args, flag, None):
-            dataset_opts[flag] = getattr(args, flag)
-    return dict(dataset=args.dataset, backend=args.backend, initial=args.initial,
-                budget=args.budget, rounds=args.rounds, train_mode=args.train_mode,
-                pool_subsample=args.pool_subsample, device=args.device,
-                eval_engine=args.eval_engine, deterministic=getattr(args, "deterministic", None),
-                dataset_options=dataset_opts,
-                backend_options=parse_kv(args.backend_opt, "--backend-opt"))
+        return __version__
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -148,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m albench",
         description="albench: compare active-learning strategies for object detection on equal terms.")
+    parser.add_argument("--version", action="version", version=f"albench {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run one AL experiment (strategy x seed x setting)",
@@ -173,10 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="strategies, backends, datasets and presets")
     p.set_defaults(func=cmd_list)
 
-    from albench import paper, regress, report, sweep  # sub-commands defined next to their code
+    from albench.cli import paper, regress, report, sweep
 
-    for module in (sweep, report, regress, paper):
-        module.add_cli(sub)
+    for command in (sweep, report, regress, paper):
+        command.add_parser(sub)
     return parser
 
 
