@@ -22,6 +22,7 @@ minus reference) are reported alongside, with the largest in absolute value.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,8 @@ from albench.report import (
     strategy_curves,
 )
 
-__all__ = ["RegressResult", "compare", "format_result"]
+__all__ = ["RegressResult", "compare", "format_result", "packaged_reference", "reference_configs",
+           "rebuild_reference"]
 
 STATUSES = ("ok", "outside", "missing", "new")
 FAILING = ("outside", "missing")
@@ -224,6 +226,16 @@ def format_result(result: RegressResult) -> str:
 
 
 SWEEP_FILE = "sweep.yaml"
+INSTALLED_REFERENCE = "_reference"  # the reference's folder inside an installed albench
+
+
+def packaged_reference() -> Path:
+    """The regression reference shipped with albench: ``albench/_reference`` in an installed
+    albench (pyproject.toml maps ``results/reference`` there), else ``results/reference`` of
+    the source tree albench is imported from."""
+    package = Path(str(importlib.resources.files("albench")))
+    installed = package / INSTALLED_REFERENCE
+    return installed if installed.is_dir() else package.parent / "results" / "reference"
 
 
 def reference_configs(reference: str | Path) -> list:

@@ -7,7 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from albench.regress import compare, format_result, rebuild_reference, reference_configs
+from albench.errors import ConfigError
+from albench.regress import (INSTALLED_REFERENCE, compare, format_result, packaged_reference,
+                             rebuild_reference, reference_configs)
 from albench.sweep import run_sweep
 
 
@@ -19,8 +21,9 @@ def add_parser(sub: Any) -> None:
                     "sweep (<reference>/sweep.yaml) is run again into --fresh (finished runs "
                     "there are reused) and compared; exit status 0 when every reference "
                     "strategy's AUBC lies inside its band, 1 otherwise (see docs/reports.md).")
-    p.add_argument("--reference", default="results/reference",
-                   help="folder holding the reference runs (default: results/reference)")
+    p.add_argument("--reference",
+                   help="folder holding the reference runs (default: the reference shipped with "
+                        "albench, results/reference of its source tree)")
     p.add_argument("--runs", help="compare the complete runs in this folder instead of re-running")
     p.add_argument("--fresh", default="results/runs/regress",
                    help="where re-run sweeps go (default: results/runs/regress)")
@@ -35,17 +38,22 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_regress(args: argparse.Namespace) -> int:
+    reference = Path(args.reference) if args.reference else packaged_reference()
     if args.rebuild:
-        return rebuild_reference(args.reference, args.workers, args.quiet)
+        if not args.reference and reference.name == INSTALLED_REFERENCE:
+            raise ConfigError(f"--rebuild would rewrite the reference installed with albench "
+                              f"({reference}). Pass --reference DIR to rebuild a reference "
+                              "folder of your own (results/reference in a checkout).")
+        return rebuild_reference(reference, args.workers, args.quiet)
     runs = args.runs
     if runs is None:
         runs = args.fresh
-        outcomes = run_sweep(reference_configs(args.reference), Path(runs),
+        outcomes = run_sweep(reference_configs(reference), Path(runs),
                              workers=args.workers, quiet=args.quiet)
         failed = [o for o in outcomes if o.status == "failed"]
         for o in failed:
             print(f"run {o.run_id} failed: {o.error}")
-    result = compare(args.reference, runs, k=args.k, floor=args.floor)
+    result = compare(reference, runs, k=args.k, floor=args.floor)
     text = format_result(result)
     print(text, end="")
     if args.out:
