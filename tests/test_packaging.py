@@ -53,3 +53,13 @@ def test_regress_defaults_to_the_shipped_reference(tmp_path, capsys, monkeypatch
     assert "Regression check: PASS" in capsys.readouterr().out
     assert main(["regress", "--runs", str(tmp_path)]) == 2  # no runs there: exit 2
     assert "No runs found" in capsys.readouterr().err
+
+
+def test_rebuild_refuses_the_reference_inside_an_installed_albench(tmp_path, monkeypatch, capsys):
+    import albench.cli.regress as command
+    from albench.cli import main
+
+    installed = tmp_path / "site-packages" / "albench" / "_reference"
+    monkeypatch.setattr(command, "packaged_reference", lambda: installed)
+    assert main(["regress", "--rebuild"]) == 2
+    assert "--reference DIR" in capsys.readouterr().err and not installed.exists()
