@@ -276,6 +276,14 @@ def test_ray_executor_gives_the_same_runs(swept, tmp_path):
         assert comparable(tmp_path / cfg.run_id()) == comparable(out / cfg.run_id())
 
 
+def test_ray_workers_get_albench_and_the_strategy_packages_not_a_checkout_path():
+    from albench.sweep.executors import shipped_packages
+
+    # the test strategies registered here live in a test module, not a package: not shipped
+    assert Lowest.name in STRATEGIES
+    assert [m.__name__ for m in shipped_packages()] == ["albench", "strategies"]
+
+
 def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(ConfigError, match=r'pip install "albench\[ray\]"'):

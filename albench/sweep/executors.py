@@ -88,7 +88,8 @@ def shipped_packages() -> list[Any]:
     from albench.registry import registered
 
     tops = sorted({cls.__module__.partition(".")[0] for cls in registered().values()} - {"albench"})
-    return [albench] + [sys.modules[n] for n in tops if hasattr(sys.modules.get(n), "__path__")]
+    packages = [sys.modules.get(n) for n in tops]  # regular packages only (a folder to ship)
+    return [albench] + [m for m in packages if getattr(m, "__path__", None) and getattr(m, "__file__", None)]
 
 
 class Ray:
