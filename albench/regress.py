@@ -22,6 +22,7 @@ minus reference) are reported alongside, with the largest in absolute value.
 
 from __future__ import annotations
 
+import importlib.resources
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,8 @@ from albench.report import (
     strategy_curves,
 )
 
-__all__ = ["RegressResult", "compare", "format_result"]
+__all__ = ["RegressResult", "compare", "format_result", "packaged_reference", "reference_configs",
+           "rebuild_reference"]
 
 STATUSES = ("ok", "outside", "missing", "new")
 FAILING = ("outside", "missing")
@@ -224,6 +226,16 @@ def format_result(result: RegressResult) -> str:
 
 
 SWEEP_FILE = "sweep.yaml"
+INSTALLED_REFERENCE = "_reference"  # the reference's folder inside an installed albench
+
+
+def packaged_reference() -> Path:
+    """The regression reference shipped with albench: ``albench/_reference`` in an installed
+    albench (pyproject.toml maps ``results/reference`` there), else ``results/reference`` of
+    the source tree albench is imported from."""
+    package = Path(str(importlib.resources.files("albench")))
+    installed = package / INSTALLED_REFERENCE
+    return installed if installed.is_dir() else package.parent / "results" / "reference"
 
 
 def reference_configs(reference: str | Path) -> list:
@@ -255,48 +267,3 @@ def rebuild_reference(reference: str | Path, workers: int = 1, quiet: bool = Fal
     for state in reference.glob("*/state"):
         shutil.rmtree(state)
     return exit_code(outcomes)
-
-
-def add_cli(sub: Any) -> None:
-    """Register ``python -m albench regress`` on the CLI's sub-parsers."""
-    p = sub.add_parser(
-        "regress", help="re-run the reference sweep and check its AL curves",
-        description="Check AL curves against a reference. Without --runs, the reference's own "
-                    "sweep (<reference>/sweep.yaml) is run again into --fresh (finished runs "
-                    "there are reused) and compared; exit status 0 when every reference "
-                    "strategy's AUBC lies inside its band, 1 otherwise (see docs/reports.md).")
-    p.add_argument("--reference", default="results/reference",
-                   help="folder holding the reference runs (default: results/reference)")
-    p.add_argument("--runs", help="compare the complete runs in this folder instead of re-running")
-    p.add_argument("--fresh", default="results/runs/regress",
-                   help="where re-run sweeps go (default: results/runs/regress)")
-    p.add_argument("--workers", type=int, default=1, help="parallel runs of the re-run sweep")
-    p.add_argument("--k", type=float, default=3.0, help="band half-width in standard errors (3)")
-    p.add_argument("--floor", type=float, default=0.01, help="smallest band half-width (0.01)")
-    p.add_argument("--out", help="also write the result to this Markdown file")
-    p.add_argument("--rebuild", action="store_true",
-                   help="regenerate the reference itself from its sweep file, then stop")
-    p.add_argument("--quiet", action="store_true", help="no progress output while re-running")
-    p.set_defaults(func=_cmd_regress)
-
-
-def _cmd_regress(args: Any) -> int:
-    if args.rebuild:
-        return rebuild_reference(args.reference, args.workers, args.quiet)
-    runs = args.runs
-    if runs is None:
-        from albench.sweep import run_sweep
-
-        runs = args.fresh
-        outcomes = run_sweep(reference_configs(args.reference), Path(runs),
-                             workers=args.workers, quiet=args.quiet)
-        failed = [o for o in outcomes if o.status == "failed"]
-        for o in failed:
-            print(f"run {o.run_id} failed: {o.error}")
-    result = compare(args.reference, runs, k=args.k, floor=args.floor)
-    text = format_result(result)
-    print(text, end="")
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(text)
-    return result.exit_code

@@ -3,7 +3,7 @@
 ``manifest.json``  config, hashes, versions, git commit, hardware, dataset fingerprint
 ``rounds.csv``     one tidy row per round (see ROUND_COLUMNS)
 ``selections.jsonl`` ids and scores chosen each round
-``diagnostics.jsonl`` per-round diagnostics a strategy returned (e.g. MGRAL's table)
+``diagnostics.jsonl`` per-round diagnostics a strategy returned (e.g. a look-up table the strategy built)
 ``state/``         what resume needs: the commit record and the committed round
 (:mod:`albench.runfolder` owns the folder; this module holds its file formats and writers.)
 """
@@ -177,7 +177,7 @@ def read_jsonl(path: Path) -> list[dict]:
 def command_line() -> str:
     """The command that started this process, as one shell line."""
     argv = list(sys.argv)
-    if argv and argv[0].endswith(("albench/__main__.py", "albench/cli.py")):
+    if argv and argv[0].endswith(("albench/__main__.py", "albench/cli/__init__.py")):
         argv = ["python", "-m", "albench", *argv[1:]]
     return shlex.join(argv)
 

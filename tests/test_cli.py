@@ -71,3 +71,12 @@ def test_module_entry_point_runs_and_prints_the_round_table(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "AP50" in proc.stdout and "complete" in proc.stdout
+
+
+def test_version_flag_prints_the_package_version(capsys):
+    import albench
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"albench {albench.__version__}"

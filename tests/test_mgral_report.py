@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 
-from albench import mgral_report as mr
+from strategies.mgral import report as mr
 from albench.report import load_runs, write_report
 from tests.helpers.data import PAPER_RESULTS
 
@@ -83,7 +83,7 @@ def test_report_without_mgral_runs_has_no_mgral_section(tmp_path):
 def test_realised_gain_on_the_reward_split_pairs_with_the_estimate():
     import pandas as pd
 
-    from albench.mgral_report import MgralRun, pooled_calibration
+    from strategies.mgral.report import MgralRun, pooled_calibration
 
     diags = [{"round": t, "estimated_gain": e, "model_ap50_R": r}
              for t, e, r in ((0, 0.01, 0.30), (1, 0.05, 0.32), (2, 0.02, 0.40))]

@@ -20,7 +20,7 @@ from tests.helpers.data import PAPER_DATA, PAPER_RESULTS
 DATA, FIXTURE = PAPER_DATA, PAPER_RESULTS
 REPO = Path(__file__).resolve().parents[1]
 FIGURES = ["fig1_curves", "fig2_references", "fig3_picks_map", "fig3_picks_grid",
-           "fig4_tiny_calibration", "fig4_tiny_lut", "fig4_tiny_rewards", "fig5_cost"]
+           "fig4_tiny_mgral", "fig5_cost"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_page_says_the_pixel_proxy_is_used_without_a_saved_model(drawn):
 
 
 def test_committed_references_parse_and_every_row_names_its_source():
-    path = REPO / "paper" / "references.csv"
+    path = load_figure_set("mgral").references
     with open(path, newline="") as f:
         assert tuple(next(csv.reader(f))) == REFERENCE_COLUMNS
     for ref in read_references(path):
@@ -147,3 +147,55 @@ def test_shapes_scale_reuses_the_committed_baseline_runs():
     rows = dry_run(plan(load_figure_set("mgral"), "shapes"), REPO / "results" / "quick")
     done = {(r.strategy, r.seed) for r in rows if r.status == "done"}
     assert {(s, seed) for s in ("random", "entropy", "coreset", "ll4al") for seed in range(3)} <= done
+
+
+def test_figure_4_is_the_strategys_own_diagnostics_figure_not_the_reports_files(drawn):
+    out, page = drawn
+    section = page.split("## Figure 4: strategy diagnostics", 1)[1].split("## Figure 5", 1)[0]
+    assert "### shapes · tiny (80-image pool): MGRAL" in section
+    assert "| mgral | 2 |" in section and "](fig4_tiny_mgral.png)" in section
+    # one combined figure, not copies of the report's three files
+    assert not [p.name for p in out.glob("*") if p.stem.endswith(("calibration", "lut", "rewards"))]
+
+
+def test_figure_4_draws_the_strategies_the_figure_set_declares(tmp_path):
+    from albench.paper.page import fig_diagnostics, open_page
+
+    spec = yaml.safe_load((DATA / "figures.yaml").read_text())
+    spec["diagnostics"] = []
+    spec["references"] = str(DATA / "references.csv")
+    spec["scales"]["tiny"]["panels"][0]["sweep"] = str(DATA / "sweeps" / "tiny.yaml")
+    (tmp_path / "figures.yaml").write_text(yaml.safe_dump(spec))
+    figset = load_figure_set(tmp_path / "figures.yaml")
+    assert figset.diagnostics == []
+    page = open_page(figset, "tiny", FIXTURE, tmp_path / "out", None)
+    fig_diagnostics(page)
+    assert "names no strategy whose diagnostics to draw" in "\n".join(page.lines)
+    assert not list((tmp_path / "out").glob("fig4_*"))
+    spec["diagnostics"] = "mgral"
+    (tmp_path / "figures.yaml").write_text(yaml.safe_dump(spec))
+    with pytest.raises(ConfigError, match="diagnostics must be a list"):
+        load_figure_set(tmp_path / "figures.yaml")
+
+
+def test_figure_sets_ship_with_strategy_packages():
+    from albench.paper import available
+
+    sets = available()
+    assert sets["mgral"].parts[-3:] == ("mgral", "paper", "figures.yaml")
+    assert load_figure_set("mgral").name == "mgral"
+    assert "random" not in sets  # a strategy module, not a package with paper/figures.yaml
+    with pytest.raises(ConfigError, match="Figure sets: mgral"):
+        load_figure_set("nosuchset")
+
+
+def test_strategy_colours_follow_the_registry_order():
+    from albench.paper.figures import strategy_colors
+    from strategies import available as registered
+
+    names = ["zzz-unregistered", "random", *reversed(list(registered()))]
+    colors = strategy_colors(names)
+    assert colors["random"] == "black"
+    others = [n for n in colors if n != "random"]
+    assert others == [n for n in registered() if n != "random"] + ["zzz-unregistered"]
+    assert len({colors[n] for n in others}) == len(others)

@@ -10,8 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from albench.cli.regress import add_parser
 from albench.errors import ConfigError
-from albench.regress import add_cli, compare, format_result
+from albench.regress import compare, format_result
 from tests.helpers.runs import ROUNDS, SEED_NOISE, STRATEGIES, make_reference, write_run
 
 
@@ -120,7 +121,7 @@ def test_empty_folders_are_config_errors(reference: Path, tmp_path: Path) -> Non
 
 def test_command_exit_status(reference: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     parser = argparse.ArgumentParser()
-    add_cli(parser.add_subparsers())
+    add_parser(parser.add_subparsers())
     fresh = fresh_copy(reference, tmp_path)
     out = tmp_path / "regress.md"
     args = parser.parse_args(["regress", "--reference", str(reference), "--runs", str(fresh),

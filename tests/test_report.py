@@ -167,3 +167,35 @@ def test_settings_with_the_same_title_are_told_apart(tmp_path: Path) -> None:
         (other / "manifest.json").write_text(json.dumps(manifest))
     text = write_report(root, tmp_path / "report").read_text()
     assert "setting abc123de: budget = 50" in text and "setting fff999: budget = 80" in text
+
+
+def _declare_section(monkeypatch, tmp_path: Path, spec: str) -> None:
+    """Register a strategy ``oracle`` (the fixture's upper bound) declaring ``spec`` as its
+    report section, with a section module ``toy_section`` importable from ``tmp_path``."""
+    from strategies.base import STRATEGIES, Strategy
+
+    (tmp_path / "toy_section.py").write_text(
+        "def section(runs, root, folder, stem=None):\n"
+        "    names = sorted({r.config['strategy'] for r in runs})\n"
+        "    return ['## Toy', '', f'{len(runs)} runs of {names} under {root.name}', '']\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cls = type("Oracle", (Strategy,), {"name": "oracle", "description": "test", "report_section": spec,
+                                       "select": lambda self, ctx, budget: None})
+    monkeypatch.setitem(STRATEGIES, "oracle", cls)
+
+
+def test_a_declared_strategy_section_gets_that_strategys_runs(results, tmp_path, monkeypatch):
+    _declare_section(monkeypatch, tmp_path, "toy_section:section")
+    index = write_report(results, tmp_path / "report")
+    md = (index.parent / "toy_fake_quick_abc123de" / "report.md").read_text()
+    assert "## Toy" in md and "3 runs of ['oracle'] under results" in md
+    assert md.index("## Compute cost") < md.index("## Toy")
+
+
+def test_a_malformed_section_declaration_is_a_config_error(results, tmp_path, monkeypatch):
+    _declare_section(monkeypatch, tmp_path, "toy_section.section")
+    with pytest.raises(ConfigError, match="package.module:function"):
+        write_report(results, tmp_path / "report")
+    _declare_section(monkeypatch, tmp_path, "toy_section:nothing_here")
+    with pytest.raises(ConfigError, match="cannot be imported"):
+        write_report(results, tmp_path / "report")

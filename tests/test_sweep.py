@@ -21,9 +21,9 @@ from albench.cli import build_parser, main
 from albench.config import PRESETS, RunConfig, resolve
 from albench.errors import ConfigError
 from albench.results import read_rows
-from albench.sweep import (SweepOutcome, _drive, _Display, expand_grid, parse_seeds,
-                           plan_from_args, run_sweep)
+from albench.cli.sweep import plan_from_args
 from albench.strategy import STRATEGIES, Option, Selection, Strategy
+from albench.sweep import SweepOutcome, _drive, _Display, expand_grid, parse_seeds, run_sweep
 from tests.helpers.settings import TINY, TINY_CLI
 
 # TINY made smaller still (8 + 1 x 4 labels, one epoch per training): the cheapest real runs.
@@ -275,6 +275,14 @@ def test_ray_executor_gives_the_same_runs(swept, tmp_path):
     assert [o.status for o in outcomes] == ["complete", "complete"], [o.error for o in outcomes]
     for cfg in runs:
         assert comparable(tmp_path / cfg.run_id()) == comparable(out / cfg.run_id())
+
+
+def test_ray_workers_get_albench_and_the_strategy_packages_not_a_checkout_path():
+    from albench.sweep.executors import shipped_packages
+
+    # the test strategies registered here live in a test module, not a package: not shipped
+    assert Lowest.name in STRATEGIES
+    assert [m.__name__ for m in shipped_packages()] == ["albench", "strategies"]
 
 
 def test_missing_ray_is_a_clear_error(tmp_path, monkeypatch):

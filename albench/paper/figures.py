@@ -1,15 +1,14 @@
-"""Drawing a figure set from a results folder: five figures and the Markdown page.
+"""The figures of a figure set's page drawn from its panels' runs (the page itself is
+:mod:`albench.paper.page`):
 
 1. AL curves, one panel per dataset/protocol: mean over seeds, 95% bootstrap bands, x as
    labeled images (bottom) and % of the pool (top).
 2. Published reference values as hollow markers on the same axes, with a gap table.
-3. What the strategies pick: a t-SNE map of pool embeddings with each strategy's batch at
-   one round, and an image grid of each strategy's first picks.
-4. MGRAL's diagnostics (:mod:`albench.mgral_report`).
+3. What the strategies pick (:mod:`albench.paper.picks`).
+4. Strategy diagnostics, drawn by each strategy's own report section.
 5. Compute cost: stacked seconds per round by phase per strategy.
 
-Nothing here trains: the figures read result files (and, for figure 3, the dataset's
-images and a run's saved model when there is one).
+Colours follow the registry's order of strategies; the reference strategy is black.
 """
 
 from __future__ import annotations
@@ -30,7 +29,9 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from albench import stats  # noqa: E402
 from albench.paper.spec import METRICS, PanelPlan, Reference  # noqa: E402
-from albench.report import TIME_COLUMNS, Run, StrategyCurves, strategy_curves  # noqa: E402
+from albench.strategy import available as strategy_classes  # noqa: E402
+from albench.report import (REFERENCE, TIME_COLUMNS, Run, StrategyCurves,  # noqa: E402
+                            strategy_curves)
 
 _BOOT_SEED = 20240521
 _COLORS = matplotlib.colormaps["tab10"].colors
@@ -57,10 +58,12 @@ class PanelData:
 
 
 def strategy_colors(names: list[str]) -> dict[str, Any]:
-    order = ["random", "entropy", "coreset", "ll4al", "mgral"]
+    """A colour per strategy name: the reference black, the others in the registry's order
+    (then unregistered names, sorted)."""
+    order = list(strategy_classes())
     ordered = [n for n in order if n in names] + sorted(n for n in names if n not in order)
     colors = itertools.cycle(_COLORS[1:])
-    return {n: ("black" if n == "random" else next(colors)) for n in ordered}
+    return {n: ("black" if n == REFERENCE else next(colors)) for n in ordered}
 
 
 def panel_data(plan: PanelPlan, runs: list[Run], root: Path) -> PanelData:

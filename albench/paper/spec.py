@@ -1,28 +1,34 @@
 """A paper's figure set as data: scales, panels (one sweep file each), published references.
 
-``paper/<name>/figures.yaml`` names the scales (``shapes``: the CPU stand-in; ``paper``: the
-published protocols), each scale's results folder and panels, and each panel's sweep file
-(an ordinary ``albench sweep --config`` file) and metric. :func:`plan` expands every panel's
-sweep with the existing sweep machinery (:func:`albench.sweep.expand_grid`) into the runs
-the figures need; strategies the sweep names that are not registered are reported, not
-dropped silently. ``paper/references.csv`` holds published values with their sources.
+A ``figures.yaml`` names the scales (``shapes``: the CPU stand-in; ``paper``: the
+published protocols), each scale's results folder and panels, each panel's sweep file
+(an ordinary ``albench sweep --config`` file) and metric, the strategies whose diagnostics
+figure 4 draws, and the references table (published values with their sources). Figure
+sets ship with strategy packages: a registered strategy whose package holds
+``paper/figures.yaml`` (package data, read through :mod:`importlib.resources`) has a figure
+set named after it (:func:`available`); any other ``figures.yaml`` is loaded by its path.
+:func:`plan` expands every panel's sweep with the existing sweep machinery
+(:func:`albench.sweep.expand_grid`) into the runs the figures need; strategies the sweep
+names that are not registered are reported, not dropped silently.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib.resources
 import json
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from albench.errors import ConfigError
+from albench.strategy import available as strategy_classes
 from albench.results import read_rows, run_complete
 from albench.sweep import SETTING_KEYS, expand_grid, merge, parse_seeds, read_config
 
-REPO = Path(__file__).resolve().parents[2]
-PAPER_DIR = REPO / "paper"
+FIGURES_FILE = Path("paper") / "figures.yaml"  # inside a strategy's package
 REFERENCE_COLUMNS = ("paper", "detector", "protocol", "strategy", "labeled", "metric", "value",
                      "where", "exact", "source")
 METRICS = {"ap50": "AP50", "ap": "AP (IoU 0.50:0.95)"}
@@ -56,30 +62,44 @@ class FigureSet:
     references: Path | None
     scales: dict[str, Scale]
     picks: dict[str, Any] = field(default_factory=dict)
+    diagnostics: list[str] | None = None  # figure 4's strategies; None: all that declare one
 
     def rel(self, path: Path) -> str:
-        """``path`` as the user would type it from the repository root, when it is inside it."""
+        """``path`` as the user would type it from the working directory, when it is below it."""
         try:
-            return str(Path(path).resolve().relative_to(REPO))
+            return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
         except ValueError:
             return str(path)
 
 
-def available() -> list[str]:
-    """Names of the figure sets shipped in ``paper/``."""
-    return sorted(p.parent.name for p in PAPER_DIR.glob("*/figures.yaml"))
+def available() -> dict[str, Path]:
+    """The figure sets that registered strategies ship: strategy name -> its figures.yaml."""
+    out = {}
+    for name, cls in strategy_classes().items():
+        module = sys.modules.get(cls.__module__)
+        if module is None or not hasattr(module, "__path__"):  # a module, not a package
+            continue
+        path = Path(str(importlib.resources.files(module.__name__).joinpath(*FIGURES_FILE.parts)))
+        if path.is_file():
+            out[name] = path
+    return out
 
 
 def load_figure_set(name: str | Path) -> FigureSet:
-    """A shipped figure set by name (``mgral``) or a ``figures.yaml`` path."""
+    """A figure set by name (a registered strategy that ships one) or a ``figures.yaml`` path."""
     import yaml
 
     path = Path(name)
     if not path.suffix:
-        path = PAPER_DIR / str(name) / "figures.yaml"
+        shipped = available()
+        if str(name) not in shipped:
+            raise ConfigError(f"No figure set {str(name)!r}: no registered strategy of that name "
+                              f"ships {FIGURES_FILE}. Figure sets: {', '.join(shipped) or 'none'} "
+                              "(python -m albench paper NAME), or give the path of a figures.yaml.")
+        path = shipped[str(name)]
     if not path.is_file():
-        raise ConfigError(f"No figure set {name!r}: {path} does not exist. Figure sets: "
-                          f"{', '.join(available()) or 'none'} (python -m albench paper NAME).")
+        raise ConfigError(f"No figure set {str(name)!r}: {path} does not exist. Give the path of a "
+                          "figures.yaml, or the name of a strategy that ships one.")
     try:
         data = yaml.safe_load(path.read_text()) or {}
         base = path.parent
@@ -95,13 +115,18 @@ def load_figure_set(name: str | Path) -> FigureSet:
                                        Path(entry.get("results", f"results/paper-{data['name']}")),
                                        panels)
         refs = data.get("references")
+        diagnostics = data.get("diagnostics")
+        if diagnostics is not None and not (isinstance(diagnostics, list)
+                                            and all(isinstance(s, str) for s in diagnostics)):
+            raise ValueError(f"diagnostics must be a list of strategy names, not {diagnostics!r}")
         return FigureSet(str(data["name"]), str(data.get("title", data["name"])),
                          str(data.get("paper", "")).strip(), path,
-                         (base / refs) if refs else None, scales, dict(data.get("picks") or {}))
+                         (base / refs) if refs else None, scales, dict(data.get("picks") or {}),
+                         diagnostics)
     except (KeyError, TypeError, ValueError, AttributeError, yaml.YAMLError) as exc:
         raise ConfigError(f"The figure set {path} is malformed ({exc}). It needs name, scales "
-                          "(each with panels: id, sweep, metric) and optionally references; "
-                          "see docs/paper.md.") from None
+                          "(each with panels: id, sweep, metric) and optionally references, "
+                          "picks and diagnostics; see docs/paper.md.") from None
 
 
 # ----------------------------------------------------------------------------- references
@@ -173,14 +198,12 @@ def _sweep_file(panel: Panel) -> dict[str, Any]:
 
 def plan_panel(panel: Panel, overrides: dict[str, Any] | None = None) -> PanelPlan:
     """The runs one panel needs, with CLI ``overrides`` (device, dataset options) applied."""
-    import strategies as registry
-
     file = _sweep_file(panel)
     names = file.get("strategies") or []
     names = [s.strip() for s in names.split(",")] if isinstance(names, str) else list(names)
-    registered = registry.available()
-    present = [n for n in names if n in registered]
-    missing = [n for n in names if n not in registered]
+    known = strategy_classes()
+    present = [n for n in names if n in known]
+    missing = [n for n in names if n not in known]
     flags = {k: v for k, v in (overrides or {}).items() if v not in (None, {})}
     base = merge({k: file[k] for k in SETTING_KEYS if k in file}, flags)
     settings = [merge(entry, flags) for entry in file.get("settings") or []] or None

@@ -45,6 +45,7 @@ class MGRAL(Strategy):
     name = "mgral"
     description = ("RL sampling agent (LSTM, REINFORCE) trained against a look-up table of "
                    "mAP gains of detector variants fine-tuned on candidate groups (MGRAL)")
+    report_section = "strategies.mgral.report:report_section"
     options = {
         "estimator": Option("consistency", "how variants use the candidates: consistency | "
                             "pseudo | oracle (true labels: upper bound)",

@@ -1,4 +1,10 @@
-"""Command line: ``python -m albench {run,sweep,report,regress,paper,list}``."""
+"""Command line: ``python -m albench {run,sweep,report,regress,paper,list}``.
+
+Every command's arguments live here: ``run`` and ``list`` in this module, the others one
+module each (:mod:`albench.cli.sweep`, :mod:`~albench.cli.report`,
+:mod:`~albench.cli.regress`, :mod:`~albench.cli.paper`); the setting flags they share in
+:mod:`albench.cli.settings`. Library modules never import the command line.
+"""
 
 from __future__ import annotations
 
@@ -9,71 +15,24 @@ from typing import Any
 
 from rich.console import Console
 
+from albench.cli.settings import DEFAULT_OUT, add_setting_args, option_help, setting_overrides
 from albench.errors import AlbenchError
 
-DEFAULT_OUT = Path("results/runs")
+__all__ = ["main", "build_parser", "version", "add_setting_args", "setting_overrides",
+           "DEFAULT_OUT"]
 
 
-def _amount(text: str) -> int | float:
-    """``100`` -> 100 images; ``5%`` or ``0.05`` -> a share of the pool (the one parser's
-    amount syntax; a bad text raises :class:`argparse.ArgumentTypeError`)."""
-    from albench.options import AMOUNT, Option
+def version() -> str:
+    """The installed distribution's version, else the package's own ``__version__``."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
     try:
-        return Option(1, "amount", kind=AMOUNT).from_text(text, "amount")
-    except AlbenchError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} is neither a count nor a share such as 5%") from None
+        return dist_version("albench")
+    except PackageNotFoundError:
+        from albench import __version__
 
-
-def add_setting_args(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``run``, ``sweep`` and ``regress``: the setting of a run. Their help
-    comes from :data:`albench.config.SETTINGS`; the values stay text here and are parsed,
-    once, by :func:`albench.config.resolve`."""
-    from albench.config import SETTINGS, flag
-
-    g = p.add_argument_group("setting (a preset, then flags override it field by field)")
-    for key in ("dataset", "backend", "preset", "initial", "budget", "rounds", "train_mode",
-                "pool_subsample", "device", "eval_engine", "deterministic"):
-        option = SETTINGS[key]
-        default = {"preset": "quick", "device": "cpu"}.get(key)  # as given when left out
-        g.add_argument(flag(key), default=default, metavar=key.upper(), help=_help(option))
-    g.add_argument("--backend-opt", action="append", metavar="KEY=VALUE",
-                   help="backend option, repeatable (e.g. epochs=20, weights=/path/model.pt)")
-    d = p.add_argument_group("data")
-    d.add_argument("--data-root",
-                   help="COCO 2017 or VOCdevkit root (or ALBENCH_COCO_ROOT / ALBENCH_VOC_ROOT)")
-    d.add_argument("--ann-train", help="coco-json: pool annotation file")
-    d.add_argument("--ann-test", help="coco-json: test annotation file")
-    d.add_argument("--images", help="coco-json: image folder")
-    d.add_argument("--images-test", help="coco-json: test image folder (default: --images)")
-    d.add_argument("--dataset-opt", action="append", metavar="KEY=VALUE",
-                   help="dataset option, repeatable (e.g. pool_size=2000 for shapes)")
-    d.add_argument("--cache-dir",
-                   help="where generated datasets go (default: $ALBENCH_CACHE or ./.albench-cache)")
-
-
-def _help(option: Any) -> str:
-    """An option's help line for argparse (which needs '%' doubled)."""
-    text = f"{option.help}; {option.allowed()} (default {option.default_text()})"
-    return text.replace("%", "%%")
-
-
-def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The setting flags as :func:`albench.config.resolve` overrides (None = not given);
-    resolve parses and checks them all, before any data is loaded."""
-    from albench.options import parse_kv
-
-    dataset_opts: dict[str, Any] = parse_kv(args.dataset_opt, "--dataset-opt")
-    for name in ("data_root", "ann_train", "ann_test", "images", "images_test", "cache_dir"):
-        if getattr(args, name, None):
-            dataset_opts[name] = getattr(args, name)
-    return dict(dataset=args.dataset, backend=args.backend, initial=args.initial,
-                budget=args.budget, rounds=args.rounds, train_mode=args.train_mode,
-                pool_subsample=args.pool_subsample, device=args.device,
-                eval_engine=args.eval_engine, deterministic=getattr(args, "deterministic", None),
-                dataset_options=dataset_opts,
-                backend_options=parse_kv(args.backend_opt, "--backend-opt"))
+        return __version__
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -152,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m albench",
         description="albench: compare active-learning strategies for object detection on equal terms.")
+    parser.add_argument("--version", action="version", version=f"albench {version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="run one AL experiment (strategy x seed x setting)",
@@ -159,8 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "an interrupted run; a finished one is left as it is.")
     from albench.config import SETTINGS
 
-    p.add_argument("--strategy", default="random", help=_help(SETTINGS["strategy"]))
-    p.add_argument("--seed", default=0, help=_help(SETTINGS["seed"]))
+    p.add_argument("--strategy", default="random", help=option_help(SETTINGS["strategy"]))
+    p.add_argument("--seed", default=0, help=option_help(SETTINGS["seed"]))
     p.add_argument("--opt", action="append", metavar="KEY=VALUE",
                    help="strategy option, repeatable (see `list` for each strategy's options)")
     p.add_argument("--out", default=str(DEFAULT_OUT), help="results folder (default: results/runs)")
@@ -179,10 +139,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="strategies, backends, datasets and presets")
     p.set_defaults(func=cmd_list)
 
-    from albench import paper, regress, report, sweep  # sub-commands defined next to their code
+    from albench.cli import paper, regress, report, sweep
 
-    for module in (sweep, report, regress, paper):
-        module.add_cli(sub)
+    for command in (sweep, report, regress, paper):
+        command.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,235 @@
+"""Reading runs: every folder below a results folder that holds a ``manifest.json`` (and its
+``rounds.csv``) is one run; runs are grouped into settings (:class:`SettingKey`), and
+what cannot be used is kept as a :class:`SkippedRun` with the reason."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+import pandas as pd
+
+from albench.errors import ConfigError
+
+REQUIRED_COLUMNS = ("round", "n_labeled", "ap", "ap50")
+HOW_TO_RUN = (
+    "Produce runs with `python -m albench run ...` (one run) or `python -m albench sweep ...` "
+    "(strategies x seeds), then point the report at the folder they were written to "
+    "(by default results/runs)."
+)
+
+
+@dataclass(frozen=True, order=True)
+class SettingKey:
+    """What makes runs comparable: the same data, detector, preset and setting hash."""
+
+    dataset: str
+    backend: str
+    preset: str
+    setting_hash: str
+
+    @property
+    def slug(self) -> str:
+        raw = f"{self.dataset}_{self.backend}_{self.preset}_{self.setting_hash[:8] or 'nohash'}"
+        return re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-")
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} · {self.backend} · preset {self.preset}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.backend}/{self.preset}"
+
+
+@dataclass
+class Run:
+    """One run as read from its folder."""
+
+    run_id: str
+    path: Path
+    status: str
+    key: SettingKey
+    strategy: str  # display label: manifest "label", else config strategy
+    seed: int
+    upper_bound: bool
+    config: dict[str, Any]
+    rounds: pd.DataFrame  # sorted by round
+
+
+@dataclass(frozen=True)
+class SkippedRun:
+    path: Path
+    run_id: str
+    reason: str
+
+
+@dataclass
+class RunSet:
+    """Everything found under a results folder: usable runs and skipped ones with reasons."""
+
+    root: Path
+    runs: list[Run]
+    skipped: list[SkippedRun]
+
+    @property
+    def found(self) -> int:
+        return len(self.runs) + len(self.skipped)
+
+
+def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
+    folder = manifest_path.parent
+    rel = folder.relative_to(root) if folder != root else Path(".")
+    try:
+        manifest = json.loads(manifest_path.read_text())
+        if not isinstance(manifest, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        return SkippedRun(rel, folder.name, f"manifest.json unreadable ({exc})")
+    run_id = str(manifest.get("run_id") or folder.name)
+    status = str(manifest.get("status", "missing"))
+    config = manifest.get("config") or {}
+    csv = folder / "rounds.csv"
+    if not csv.exists():
+        return SkippedRun(rel, run_id, f"status '{status}', no rounds.csv")
+    try:
+        rounds = pd.read_csv(csv)
+    except (OSError, ValueError) as exc:  # pandas' EmptyDataError/ParserError are ValueErrors
+        return SkippedRun(rel, run_id, f"rounds.csv unreadable ({exc})")
+    missing = [c for c in REQUIRED_COLUMNS if c not in rounds.columns]
+    if missing:
+        return SkippedRun(rel, run_id, f"rounds.csv lacks column(s) {', '.join(missing)}")
+    if rounds.empty:
+        return SkippedRun(rel, run_id, f"status '{status}', rounds.csv has no rounds yet")
+
+    def field_of(name: str) -> Any:
+        value = config.get(name)
+        if value is None and name in rounds.columns:
+            value = rounds[name].iloc[0]
+        return value
+
+    seed = field_of("seed")
+    dataset = config.get("dataset")
+    if isinstance(dataset, dict):  # tolerate a structured dataset entry
+        dataset = dataset.get("name")
+    dataset = dataset or (manifest.get("dataset") or {}).get("name") or field_of("dataset")
+    strategy = manifest.get("label") or config.get("label") or field_of("strategy")
+    if seed is None or dataset is None or strategy is None:
+        return SkippedRun(rel, run_id, "manifest names no dataset, strategy or seed")
+    key = SettingKey(
+        str(dataset),
+        str(field_of("backend") or "?"),
+        str(field_of("preset") or "?"),
+        str(manifest.get("setting_hash") or ""),
+    )
+    return Run(
+        run_id=run_id,
+        path=rel,
+        status=status,
+        key=key,
+        strategy=str(strategy),
+        seed=int(seed),
+        upper_bound=bool(manifest.get("upper_bound", False)),
+        config=config,
+        rounds=rounds.sort_values("round").reset_index(drop=True),
+    )
+
+
+def _options_text(options: Any) -> str:
+    if not isinstance(options, dict) or not options:
+        return ""
+    return ", ".join(f"{k}={options[k]}" for k in sorted(options))
+
+
+def _disambiguate(runs: list[Run]) -> None:
+    """Append to labels shared by runs of one setting with different options the options
+    that tell them apart (only those: the ones every run shares are left out)."""
+    groups: dict[tuple[SettingKey, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.key, run.strategy), []).append(run)
+    for group in groups.values():
+        options = [run.config.get("strategy_options") or {} for run in group]
+        options = [o if isinstance(o, dict) else {} for o in options]
+        keys = sorted({k for o in options for k in o})
+        differ = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in options}) > 1]
+        if not differ:
+            continue
+        for run, opts in zip(group, options):
+            text = _options_text({k: opts[k] for k in differ if k in opts})
+            run.strategy = f"{run.strategy} ({text})" if text else run.strategy
+
+
+def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunSet:
+    """Read every run below ``results_dir`` (any folder holding a ``manifest.json``).
+
+    Runs whose status is not ``complete`` are skipped unless ``include_incomplete``; runs
+    without readable rounds are always skipped. Runs of one setting that share a label but
+    differ in strategy options get the options appended to the label. Of two runs with the
+    same setting, strategy and seed the first by path is kept. Raises :class:`ConfigError`
+    when the folder does not exist or holds no run at all.
+    """
+    root = Path(results_dir)
+    if not root.is_dir():
+        raise ConfigError(
+            f"The results folder {root} does not exist, so there are no runs to read. "
+            f"Check the path, or create runs first: {HOW_TO_RUN}"
+        )
+    manifests = sorted(root.rglob("manifest.json"))
+    if not manifests:
+        raise ConfigError(
+            f"No runs found: no manifest.json in {root} or any folder below it. {HOW_TO_RUN}"
+        )
+    runs: list[Run] = []
+    skipped: list[SkippedRun] = []
+    candidates: list[Run] = []
+    for path in manifests:
+        run = _read_run(path, root)
+        if isinstance(run, SkippedRun):
+            skipped.append(run)
+        elif run.status != "complete" and not include_incomplete:
+            skipped.append(SkippedRun(run.path, run.run_id, f"status '{run.status}' (not complete)"))
+        else:
+            candidates.append(run)
+    _disambiguate(candidates)
+    seen: dict[tuple[SettingKey, str, int], Run] = {}
+    for run in candidates:
+        if (run.key, run.strategy, run.seed) in seen:
+            first = seen[(run.key, run.strategy, run.seed)]
+            skipped.append(
+                SkippedRun(run.path, run.run_id, f"same setting, strategy and seed as {first.run_id}")
+            )
+        else:
+            seen[(run.key, run.strategy, run.seed)] = run
+            runs.append(run)
+    return RunSet(root, runs, skipped)
+
+
+def require_runs(runset: RunSet, include_incomplete: bool) -> None:
+    """Raise :class:`ConfigError` when a run set has nothing usable, saying why."""
+    if runset.runs:
+        return
+    reasons = "; ".join(f"{s.path}: {s.reason}" for s in runset.skipped[:5])
+    more = f" (and {len(runset.skipped) - 5} more)" if len(runset.skipped) > 5 else ""
+    hint = (
+        "Wait for the runs to finish (re-running the same `python -m albench run` command "
+        "resumes an interrupted one), or include unfinished runs in a report with "
+        "--include-incomplete."
+        if not include_incomplete
+        else "Check that the runs wrote rounds.csv."
+    )
+    raise ConfigError(
+        f"Found {runset.found} run folder(s) in {runset.root} but none can be used: "
+        f"{reasons}{more}. {hint} {HOW_TO_RUN}"
+    )
+
+
+def group_settings(runs: Iterable[Run]) -> dict[SettingKey, list[Run]]:
+    """Runs by setting, settings sorted."""
+    groups: dict[SettingKey, list[Run]] = {}
+    for run in runs:
+        groups.setdefault(run.key, []).append(run)
+    return dict(sorted(groups.items()))
+
