@@ -10,6 +10,8 @@ the folder; this module holds the checks.)
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
 import re
@@ -22,16 +24,43 @@ from albench.errors import RunFolderError
 from albench.results import damaged
 
 
+MANY_SOURCES = 64  # more source files than this are recorded as one summary per folder
+
+
 def source_stats(paths: Iterable[str]) -> dict[str, list[int]]:
-    """``{path: [size, mtime_ns]}`` of the dataset's source files (cheap to recompute)."""
+    """``{path: [size, mtime_ns]}`` of the dataset's source files (cheap to recompute).
+
+    A dataset with more than :data:`MANY_SOURCES` files (a VOCdevkit's 21k XML files) is
+    recorded per folder instead, as ``{"<folder>/*<suffix>": [files, digest]}``: the count
+    of such files in the folder and a digest of their names, sizes and times. A changed,
+    added or removed file changes the record; the manifest stays small. A recorded pattern
+    is expanded again when checked."""
+    paths = [str(p) for p in paths]
+    if len(paths) > MANY_SOURCES and not any("*" in p for p in paths):
+        paths = sorted({f"{os.path.dirname(p)}/*{os.path.splitext(p)[1]}" for p in paths})
     out = {}
     for p in paths:
+        if "*" in p:
+            out[p] = _folder_stat(p)
+            continue
         try:
             st = os.stat(p)
-            out[str(p)] = [st.st_size, st.st_mtime_ns]
+            out[p] = [st.st_size, st.st_mtime_ns]
         except OSError:
-            out[str(p)] = [-1, -1]
+            out[p] = [-1, -1]
     return out
+
+
+def _folder_stat(pattern: str) -> list[int]:
+    digest = hashlib.sha256()
+    files = sorted(glob.glob(glob.escape(os.path.dirname(pattern)) + "/" + os.path.basename(pattern)))
+    for f in files:
+        try:
+            st = os.stat(f)
+            digest.update(f"{os.path.basename(f)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError:
+            digest.update(f"{os.path.basename(f)}\0gone\n".encode())
+    return [len(files), int(digest.hexdigest()[:15], 16)]
 
 
 def read_manifest(run_dir: Path) -> dict | None:
