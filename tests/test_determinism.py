@@ -57,7 +57,7 @@ def _declaring(monkeypatch, declared: str) -> str:
     from albench.backends.adapter import BackendBase
 
     cls = type("Declared", (BackendBase,), {"name": "declared", "deterministic_on_cuda": declared})
-    monkeypatch.setitem(BACKENDS, "declared", BackendInfo("declared", "a test backend", cls))
+    monkeypatch.setitem(BACKENDS, "declared", BackendInfo("declared", "a test backend", cls, {}))
     return "declared"
 
 

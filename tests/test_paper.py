@@ -191,7 +191,7 @@ def test_figure_sets_ship_with_strategy_packages():
 
 def test_strategy_colours_follow_the_registry_order():
     from albench.paper.figures import strategy_colors
-    from strategies import available as registered
+    from albench.strategy import available as registered
 
     names = ["zzz-unregistered", "random", *reversed(list(registered()))]
     colors = strategy_colors(names)

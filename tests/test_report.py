@@ -172,7 +172,7 @@ def test_settings_with_the_same_title_are_told_apart(tmp_path: Path) -> None:
 def _declare_section(monkeypatch, tmp_path: Path, spec: str) -> None:
     """Register a strategy ``oracle`` (the fixture's upper bound) declaring ``spec`` as its
     report section, with a section module ``toy_section`` importable from ``tmp_path``."""
-    from strategies.base import STRATEGIES, Strategy
+    from albench.strategy import STRATEGIES, Strategy
 
     (tmp_path / "toy_section.py").write_text(
         "def section(runs, root, folder, stem=None):\n"

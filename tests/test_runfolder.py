@@ -62,6 +62,9 @@ class FakeDetector:
     def recipe(self) -> dict:
         return {"backend": "test-fake", **self.opts}
 
+    def epochs(self, warm: bool) -> int:
+        return self.opts["warm_epochs" if warm else "epochs"]
+
     def fit(self, labeled, seed, *, epochs=None, warm_start=False, progress=None, **_):
         h = hashlib.sha256(f"{self.salt if warm_start else 0}|{seed}".encode())
         for i in sorted(labeled):

@@ -18,12 +18,11 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from albench.backends.base import Detections
+from albench.backends.base import BackendSpec, Detections
 from albench.data.index import Annotation
 from albench.lab import Lab
 from albench.pool import LabelState, Oracle
-from albench.strategy import available
-from albench.strategy import Meter, ModelView, SelectionContext
+from albench.strategy import Meter, ModelView, SelectionContext, available
 
 POOL = np.arange(60) * 3 + 5  # sorted, non-contiguous ids
 # Small settings for strategies whose defaults are expensive.
@@ -76,6 +75,13 @@ class FakeBackend:
 
     def load_state(self, state: dict, source: str = "") -> None:
         self.salt = int(state["salt"])
+
+    def spec(self) -> BackendSpec:
+        return BackendSpec(self.name, self.num_classes, dict(self.opts), self.device,
+                           frozenset(self.features))
+
+    def epochs(self, warm: bool) -> int:
+        return 1
 
     def clone(self) -> FakeBackend:
         return FakeBackend(self.salt, num_classes=self.num_classes, preds=self.preds,
