@@ -20,8 +20,9 @@ def nothing_learned_text(what: str, best: float) -> str:
         f"**Warning: {what} learned nothing**: AP50 stays below {LEARNED_NOTHING_AP50} on "
         f"every round (best {best:.4f}), so its curves, AUBCs and label counts compare "
         "noise, not strategies. Give the detector more to learn from: more epochs "
-        "(a larger preset or `--epochs`), a larger `--imgsz`, or pretrained weights "
-        "(`--backend-opt weights=PATH`), and run again."
+        "(`--backend-opt epochs=N` or a larger `--preset`), a larger image size "
+        "(`--backend-opt imgsz=N`), or pretrained weights (`--backend-opt weights=PATH`), "
+        "and run again."
     )
 
 
