@@ -205,18 +205,21 @@ def _median(values: list[float]) -> float:
     return float(np.median(finite)) if finite else math.nan
 
 
-def cost_table(curves: list[StrategyCurves]) -> str:
-    """Seconds per round by phase: one row for the shared round 0 (the training and
-    evaluation of the run that trained the round-0 model, ``round0_cached`` = 0, median
-    over seeds), then per strategy the median over seeds of each run's mean over rounds
-    >= 1; total, ratio to the reference and peak memory."""
-    ref = reference_curve(curves)
+def cost_phases(curves: list[StrategyCurves]
+                ) -> tuple[tuple[list[float], int] | None, dict[str, tuple[list[float], float, float]]]:
+    """The numbers of :func:`cost_table`: the shared round 0 (seconds per phase, NaN for the
+    phases that are not shared, and the seeds it rests on; None without rows) and, per
+    strategy name, (seconds per phase, total, peak RSS MB)."""
     round0: dict[int, pd.Series] = {}
     for c in curves:
         for run in c.runs:
             first = run.rounds[(run.rounds["round"] == 0) & ~_cached(run.rounds)]
             if len(first) and run.seed not in round0:
                 round0[run.seed] = first.iloc[0]
+    shared = None
+    if round0:
+        shared = ([_median([float(r.get(col, math.nan)) for r in round0.values()])
+                   if col in SHARED_ROUND0 else math.nan for col in TIME_COLUMNS], len(round0))
     per: dict[str, tuple[list[float], float, float]] = {}
     for c in curves:
         seeds = [_phase_means(r.rounds[r.rounds["round"] >= 1]) for r in c.runs]
@@ -226,15 +229,23 @@ def cost_table(curves: list[StrategyCurves]) -> str:
         peak = (float(frame["peak_rss_mb"].max())
                 if "peak_rss_mb" in frame and frame["peak_rss_mb"].notna().any() else math.nan)
         per[c.name] = (phases, _median(totals), peak)
+    return shared, per
+
+
+def cost_table(curves: list[StrategyCurves]) -> str:
+    """Seconds per round by phase: one row for the shared round 0 (the training and
+    evaluation of the run that trained the round-0 model, ``round0_cached`` = 0, median
+    over seeds), then per strategy the median over seeds of each run's mean over rounds
+    >= 1; total, ratio to the reference and peak memory."""
+    ref = reference_curve(curves)
+    shared, per = cost_phases(curves)
     ref_total = per[ref.name][1] if ref is not None else math.nan
     rows = []
-    if round0:
-        cells = [_f(_median([float(r.get(col, math.nan)) for r in round0.values()]), 2)
-                 if col in SHARED_ROUND0 else "—" for col in TIME_COLUMNS]
-        total = _median([float(np.nansum([float(r.get(col, math.nan)) for col in SHARED_ROUND0]))
-                         for r in round0.values()])
-        rows.append([f"round 0, shared by every strategy at a seed (n = {len(round0)})",
-                     *cells, _f(total, 2), "—", "—"])
+    if shared is not None:
+        phases, n = shared
+        total = float(np.nansum(phases)) if any(math.isfinite(v) for v in phases) else math.nan
+        rows.append([f"round 0, shared by every strategy at a seed (n = {n})",
+                     *(_f(v, 2) for v in phases), _f(total, 2), "—", "—"])
     for c in curves:
         phases, total, peak = per[c.name]
         ratio = total / ref_total if ref_total and math.isfinite(ref_total) else math.nan
