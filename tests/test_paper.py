@@ -209,3 +209,26 @@ def test_strategy_colours_follow_the_registry_order():
     for name in registered():
         assert strategy_colors([name])[name] == colors[name]
     assert strategy_colors(["entropy", "coreset"]) == {n: colors[n] for n in ("entropy", "coreset")}
+
+
+def test_published_values_of_other_protocols_are_listed_with_their_exact_flag(tmp_path):
+    from albench.paper.page import fig_references, open_page
+
+    spec = yaml.safe_load((DATA / "figures.yaml").read_text())
+    spec["references"] = str(load_figure_set("mgral").references)  # no tiny-protocol rows
+    spec["scales"]["tiny"]["panels"][0]["sweep"] = str(DATA / "sweeps" / "tiny.yaml")
+    (tmp_path / "figures.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "out").mkdir()
+    page = open_page(load_figure_set(tmp_path / "figures.yaml"), "tiny", FIXTURE, tmp_path / "out",
+                     None)
+    fig_references(page)
+    text = "\n".join(page.lines)
+    assert "154 published values (61 exact" in text and "MGRAL's own numbers are not public" in text
+    refs = [r for r in read_references(spec["references"])
+            if r.detector == "RetinaNet-R50-FPN" and r.strategy == "miaod" and r.metric == "AP50"
+            and r.protocol == "voc-miaod" and r.paper.startswith("MI-AOD (Yuan")]
+    row = next(line for line in text.splitlines() if line.startswith(f"| {refs[0].paper} |")
+               and "| voc-miaod | AP50 | miaod |" in line)
+    assert row.rstrip().endswith(f"| {sum(r.exact for r in refs)} of {len(refs)} |")
+    assert "No published values of the same protocol and metric" in text
+    assert not (tmp_path / "out" / "fig2_references.png").exists()

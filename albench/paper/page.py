@@ -172,12 +172,33 @@ def fig_references(page: Page) -> None:
         page.lines += [f"`{where}` holds {len(refs)} published values ({sum(r.exact for r in refs)} "
                        f"exact, the rest read off plots) for the protocols {', '.join(held)}; "
                        "MGRAL's own numbers are not public, so none of them is MGRAL's.", ""]
+        page.lines += [md_table(["Paper", "Detector", "Protocol", "Metric", "Strategy", "Values",
+                                 "Labeled", "Published", "Exact"], published_rows(refs)), "",
+                       "Published: the range of the values in points; Exact: how many of them "
+                       "are exact (printed), the others read off a plot.", ""]
     page.lines += [("No published values of the same protocol and metric are recorded in " f"`{where}` for "
                     + (f"the protocols {', '.join(protocols)}" if protocols else
                        f"this scale's panels (they use `{page.scale}`, not a published protocol)")
                     + "; figure 2 is drawn for scales whose panels have them "
                     f"(`{command_for(fs, 'paper')}`)."
                     " See docs/paper.md for how the table is filled."), ""]
+
+
+def published_rows(refs: list) -> list[list[str]]:
+    """One row per (paper, detector, protocol, metric, strategy) of the references table."""
+    groups: dict[tuple, list] = {}
+    for r in refs:
+        groups.setdefault((r.paper, r.detector, r.protocol, r.metric, r.strategy), []).append(r)
+    rows = []
+    for key, group in sorted(groups.items()):
+        shown = [f"{r.labeled_pct:g}%" if r.labeled != r.labeled else f"{r.labeled:.0f}"
+                 for r in group]
+        values = [r.value for r in group]
+        exact = sum(r.exact for r in group)
+        rows.append([*key, str(len(group)), f"{shown[0]} … {shown[-1]}" if len(shown) > 1
+                     else shown[0], f"{min(values):.2f} … {max(values):.2f}",
+                     f"{exact} of {len(group)}"])
+    return rows
 
 
 def fig_picks(page: Page) -> None:

@@ -224,11 +224,11 @@ def cost_phases(curves: list[StrategyCurves]
     for c in curves:
         seeds = [_phase_means(r.rounds[r.rounds["round"] >= 1]) for r in c.runs]
         phases = [_median([s[i] for s in seeds]) for i in range(len(TIME_COLUMNS))]
-        totals = [float(np.nansum(s)) for s in seeds if any(math.isfinite(v) for v in s)]
+        total = float(np.nansum(phases)) if any(math.isfinite(v) for v in phases) else math.nan
         frame = pd.concat([r.rounds for r in c.runs], ignore_index=True)
         peak = (float(frame["peak_rss_mb"].max())
                 if "peak_rss_mb" in frame and frame["peak_rss_mb"].notna().any() else math.nan)
-        per[c.name] = (phases, _median(totals), peak)
+        per[c.name] = (phases, total, peak)
     return shared, per
 
 
