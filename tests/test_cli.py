@@ -71,6 +71,8 @@ def test_module_entry_point_runs_and_prints_the_round_table(tmp_path):
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert "AP50" in proc.stdout and "complete" in proc.stdout
+    # two epochs at 64 px learn nothing (AP50 ~0 every round): run says so and what to change
+    assert "learned nothing" in proc.stderr and "weights=PATH" in proc.stderr
 
 
 def test_version_flag_prints_the_package_version(capsys):

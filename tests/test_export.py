@@ -158,3 +158,22 @@ def test_write_export_formats(tmp_path: Path) -> None:
         back = export.read_export(export.write_export(frame, target))
         assert not back.duplicated(["run_id", "round"]).any()
         assert list(back.columns) == list(frame.columns)
+
+
+def test_export_command_writes_every_folder_without_merging_settings(
+        tmp_path: Path, capsys) -> None:
+    from albench.cli import main
+
+    folders = [ROOT / "results" / "mgral-ablations-quick", ROOT / "results" / "quick"]
+    out = tmp_path / "all.csv"
+    assert main(["export", *map(str, folders), "--out", str(out)]) == 0
+    assert "exported" in capsys.readouterr().out
+    back = export.read_export(out)
+    pd.testing.assert_frame_equal(back, export.runs_frame(folders), check_exact=True)
+    assert list(back.columns[:3]) == ["run_id", "config_hash", "setting_hash"]
+    # one config per run (a run copied into both folders is kept once), none merged
+    assert back["run_id"].nunique() == back["config_hash"].nunique() > 12
+    assert not back.duplicated(["run_id", "round"]).any()
+    assert (back.groupby("run_id")["setting_hash"].nunique() == 1).all()
+    assert main(["export", str(folders[0]), "--out", str(tmp_path / "x.xlsx")]) == 2
+    assert main(["export", str(tmp_path / "nowhere"), "--out", str(out)]) == 2

@@ -65,9 +65,12 @@ def test_report_has_an_mgral_section_with_the_pooled_rho(tmp_path):
     assert "## MGRAL" in text
     section = text.split("## MGRAL", 1)[1]
     row = next(line for line in section.splitlines() if line.startswith("| mgral |"))
-    assert f"| {expected} |" in row
+    from scipy.stats import spearmanr
+
+    p_value = spearmanr(est, real).pvalue  # 4 pairs: a p-value exists and is shown next to rho
+    assert f"| {expected} | {p_value:.3f} |" in row
     for name in ("calibration", "lut", "rewards"):
-        for ext in (".png", ".svg"):
+        for ext in (".png", ".pdf", ".svg"):
             assert (page.parent / f"mgral_{name}{ext}").stat().st_size > 1000
 
 

@@ -19,7 +19,7 @@ from tests.helpers.data import PAPER_DATA, PAPER_RESULTS
 
 DATA, FIXTURE = PAPER_DATA, PAPER_RESULTS
 REPO = Path(__file__).resolve().parents[1]
-FIGURES = ["fig1_curves", "fig2_references", "fig3_picks_map", "fig3_picks_grid",
+FIGURES = ["fig1_curves", "fig1_delta", "fig2_references", "fig3_picks_map", "fig3_picks_grid",
            "fig4_tiny_mgral", "fig5_cost"]
 
 
@@ -33,7 +33,7 @@ def drawn(tmp_path_factory):
 def test_every_figure_is_written_and_embedded(drawn):
     out, page = drawn
     for stem in FIGURES:
-        for ext in (".png", ".svg"):
+        for ext in (".png", ".pdf", ".svg"):
             assert (out / f"{stem}{ext}").stat().st_size > 1000, stem + ext
         assert f"]({stem}.png)" in page, stem
 
@@ -41,10 +41,14 @@ def test_every_figure_is_written_and_embedded(drawn):
 def test_gap_table_is_our_mean_minus_the_published_value(drawn):
     _, page = drawn
     rows = [line for line in page.splitlines() if line.startswith("| tiny | Synthetic test row |")]
-    assert len(rows) == 2
-    cells = next(c for c in ([x.strip() for x in r.strip("|").split("|")] for r in rows) if c[2] == "random")
-    _, _, strategy, labeled, published, ours, interval, gap, source = cells
-    assert labeled == "24" and published == "20.00"
+    assert len(rows) == 2  # the fixture's AP row is another metric: not compared with AP50
+    table = [[x.strip() for x in r.strip("|").split("|")] for r in rows]
+    cells = next(c for c in table if c[2] == "random")
+    _, _, strategy, labeled, metric, published, exact, detector, ours, interval, gap, source = cells
+    assert labeled == "24" and published == "20.00" and metric == "AP50"
+    assert exact == "yes" and next(c for c in table if c[2] == "entropy")[6].startswith("no")
+    assert detector.startswith("none / ") and "student-t, n = 2" in interval
+    interval = interval.split(" (")[0]
     values = []
     for run in FIXTURE.glob("*-random-s*"):
         with open(run / "rounds.csv", newline="") as f:
@@ -67,7 +71,10 @@ def test_committed_references_parse_and_every_row_names_its_source():
         assert tuple(next(csv.reader(f))) == REFERENCE_COLUMNS
     for ref in read_references(path):
         assert ref.source and ref.where and ref.paper
-        assert math.isfinite(ref.value) and ref.labeled > 0
+        assert math.isfinite(ref.value) and ref.images(pool=1000.0) > 0
+    refs = read_references(path)
+    assert len(refs) == 154  # the published values, with their exact flag kept
+    assert sum(r.exact for r in refs) == 61 and not any(r.strategy == "mgral" for r in refs)
 
 
 def test_a_reference_row_without_source_is_refused(tmp_path):
@@ -195,7 +202,33 @@ def test_strategy_colours_follow_the_registry_order():
 
     names = ["zzz-unregistered", "random", *reversed(list(registered()))]
     colors = strategy_colors(names)
-    assert colors["random"] == "black"
+    assert colors["random"] == "#000000"
     others = [n for n in colors if n != "random"]
-    assert others == [n for n in registered() if n != "random"] + ["zzz-unregistered"]
-    assert len({colors[n] for n in others}) == len(others)
+    assert sorted(others) == sorted([n for n in registered() if n != "random"] + ["zzz-unregistered"])
+    # the full registry order fixes a colour: the same alone as with every other strategy
+    for name in registered():
+        assert strategy_colors([name])[name] == colors[name]
+    assert strategy_colors(["entropy", "coreset"]) == {n: colors[n] for n in ("entropy", "coreset")}
+
+
+def test_published_values_of_other_protocols_are_listed_with_their_exact_flag(tmp_path):
+    from albench.paper.page import fig_references, open_page
+
+    spec = yaml.safe_load((DATA / "figures.yaml").read_text())
+    spec["references"] = str(load_figure_set("mgral").references)  # no tiny-protocol rows
+    spec["scales"]["tiny"]["panels"][0]["sweep"] = str(DATA / "sweeps" / "tiny.yaml")
+    (tmp_path / "figures.yaml").write_text(yaml.safe_dump(spec))
+    (tmp_path / "out").mkdir()
+    page = open_page(load_figure_set(tmp_path / "figures.yaml"), "tiny", FIXTURE, tmp_path / "out",
+                     None)
+    fig_references(page)
+    text = "\n".join(page.lines)
+    assert "154 published values (61 exact" in text and "MGRAL's own numbers are not public" in text
+    refs = [r for r in read_references(spec["references"])
+            if r.detector == "RetinaNet-R50-FPN" and r.strategy == "miaod" and r.metric == "AP50"
+            and r.protocol == "voc-miaod" and r.paper.startswith("MI-AOD (Yuan")]
+    row = next(line for line in text.splitlines() if line.startswith(f"| {refs[0].paper} |")
+               and "| voc-miaod | AP50 | miaod |" in line)
+    assert row.rstrip().endswith(f"| {sum(r.exact for r in refs)} of {len(refs)} |")
+    assert "No published values of the same protocol and metric" in text
+    assert not (tmp_path / "out" / "fig2_references.png").exists()

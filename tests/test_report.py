@@ -20,7 +20,7 @@ OFFSETS = {"random": 0.0, "entropy": 0.05, "oracle": 0.10}
 
 def curve(strategy: str, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_labeled = 100 + 50 * np.arange(ROUNDS)
-    ap50 = 0.6 * (1 - np.exp(-n_labeled / 200)) + OFFSETS[strategy] + 0.01 * ((seed * 7) % 5 - 2)
+    ap50 = 0.6 * (1 - np.exp(-n_labeled / 200)) + OFFSETS.get(strategy, 0.02) + 0.01 * ((seed * 7) % 5 - 2)
     return n_labeled, ap50, ap50 * 0.55
 
 
@@ -153,7 +153,10 @@ def test_one_seed_prints_no_interval(tmp_path: Path) -> None:
     table = aubc_table((index.parent / "toy_fake_quick_abc123de" / "report.md").read_text())
     assert table["entropy"][1] == "1"
     assert table["entropy"][3] == "n/a" and table["entropy"][5] == "n/a"
-    assert table["entropy"][7] == "n/a" and table["random"][3] == "n/a"
+    assert table["random"][3] == "n/a"
+    # one paired seed is one trial: the Wilson interval of 1 win in 1 is wide, not absent
+    low, high = (float(v) for v in table["entropy"][8].strip("[]").split(","))
+    assert table["entropy"][7] == "1.00" and 0.1 < low < 0.3 and high == 1.0
 
 
 def test_settings_with_the_same_title_are_told_apart(tmp_path: Path) -> None:
@@ -199,3 +202,99 @@ def test_a_malformed_section_declaration_is_a_config_error(results, tmp_path, mo
     _declare_section(monkeypatch, tmp_path, "toy_section:nothing_here")
     with pytest.raises(ConfigError, match="cannot be imported"):
         write_report(results, tmp_path / "report")
+
+
+def test_intervals_are_t_intervals_named_with_n(results: Path, tmp_path: Path) -> None:
+    from scipy.stats import t as student_t
+
+    md = (write_report(results, tmp_path / "r") .parent / "toy_fake_quick_abc123de"
+          / "report.md").read_text()
+    assert "95% t-interval, n = 3 seeds" in md and "bootstrap CI" not in md
+    aubcs = []
+    for seed in range(3):
+        x, y, _ = curve("random", seed)
+        aubcs.append(sum((y[i] + y[i + 1]) / 2 * (x[i + 1] - x[i]) for i in range(ROUNDS - 1))
+                     / (x[-1] - x[0]))
+    aubcs = np.array(aubcs)
+    half = student_t.ppf(0.975, 2) * aubcs.std(ddof=1) / np.sqrt(3)
+    row = aubc_table(md)["random"]
+    assert row[3] == f"[{aubcs.mean() - half:.3f}, {aubcs.mean() + half:.3f}]"
+    # per-round cells are mean ± SD over seeds
+    by_round = md.split("## AP50 by round")[1].split("##")[0]
+    ap50 = np.array([curve("random", s)[1] for s in range(3)])
+    assert f"{ap50[:, 0].mean():.3f} ± {ap50[:, 0].std(ddof=1):.3f}" in by_round
+    # the paired Δ table and the CSV copies of the tables
+    assert "## Δ AP50 vs random by round" in md
+    folder = tmp_path / "r" / "toy_fake_quick_abc123de"
+    frame = pd.read_csv(folder / "label_efficiency.csv")
+    assert list(frame["Strategy"]) == ["random", "entropy", "oracle †"]
+    assert {"cost.csv", "ap50_by_round.csv", "delta_ap50.csv", "curves.pdf"} <= {
+        p.name for p in folder.iterdir()}
+
+
+def _figure_colors(svg: str) -> set[str]:
+    return set(re.findall(r"stroke: ?(#[0-9a-f]{6})", svg))
+
+
+def test_strategy_keeps_its_colour_and_figures_are_byte_stable(tmp_path: Path) -> None:
+    from albench.report.plots import strategy_styles
+
+    both, alone = tmp_path / "both", tmp_path / "alone"
+    for seed in range(2):
+        for strategy in ("random", "entropy", "coreset"):
+            write_run(both, strategy, seed)
+        write_run(alone, "random", seed)
+        write_run(alone, "coreset", seed)
+    slug = "toy_fake_quick_abc123de"
+    svg_both = (write_report(both, tmp_path / "a").parent / slug / "curves.svg").read_text()
+    svg_alone = (write_report(alone, tmp_path / "b").parent / slug / "curves.svg").read_text()
+    coreset = strategy_styles().color("coreset").lower()
+    entropy = strategy_styles().color("entropy").lower()
+    assert coreset != entropy
+    assert coreset in _figure_colors(svg_both) and coreset in _figure_colors(svg_alone)
+    assert entropy in _figure_colors(svg_both) and entropy not in _figure_colors(svg_alone)
+    write_report(both, tmp_path / "c")
+    for ext in ("svg", "pdf"):
+        first = (tmp_path / "a" / slug / f"curves.{ext}").read_bytes()
+        assert first == (tmp_path / "c" / slug / f"curves.{ext}").read_bytes(), ext
+
+
+def test_cost_table_shows_a_shared_round0_once(tmp_path: Path) -> None:
+    root = tmp_path / "results"
+    for seed in range(3):
+        for strategy in ("random", "entropy"):
+            folder = write_run(root, strategy, seed)
+            frame = pd.read_csv(folder / "rounds.csv")
+            cached = strategy == "entropy"  # entropy reused random's round-0 model
+            frame["round0_cached"] = [int(cached)] + [0] * (len(frame) - 1)
+            frame.loc[0, "t_train_s"] = 500.0 if cached else 300.0  # the cache's seconds
+            frame.to_csv(folder / "rounds.csv", index=False)
+    md = (write_report(root, tmp_path / "r").parent / "toy_fake_quick_abc123de"
+          / "report.md").read_text()
+    cost = md.split("## Compute cost")[1].split("##")[0]
+    rows = [line for line in cost.splitlines() if line.startswith("| ")]
+    shared = [r for r in rows if "round 0, shared" in r]
+    assert len(shared) == 1 and "| 300.00 |" in shared[0] and "500.00" not in cost
+    random_row = next(r for r in rows if r.startswith("| random "))
+    entropy_row = next(r for r in rows if r.startswith("| entropy "))
+    assert "| 10.00 |" in random_row and "13.50" in random_row and "1.00×" in random_row
+    assert "| 10.00 |" in entropy_row and f"{14.5 / 13.5:.2f}×" in entropy_row
+
+
+def test_learned_nothing_warning(tmp_path: Path) -> None:
+    learning, flat = tmp_path / "learning", tmp_path / "flat"
+    for seed in range(2):
+        for strategy in ("random", "entropy"):
+            write_run(learning, strategy, seed)
+            folder = write_run(flat, strategy, seed)
+            frame = pd.read_csv(folder / "rounds.csv")
+            frame["ap50"] = 0.002 + 0.0005 * frame["round"]
+            frame["ap"] = frame["ap50"] / 2
+            frame.to_csv(folder / "rounds.csv", index=False)
+    slug = "toy_fake_quick_abc123de"
+    md_flat = (write_report(flat, tmp_path / "a").parent / slug / "report.md").read_text()
+    md_ok = (write_report(learning, tmp_path / "b").parent / slug / "report.md").read_text()
+    head = md_flat.split("## Label efficiency")[0]
+    assert "learned nothing" in head and "below 0.01" in head and "weights=PATH" in head
+    assert "learned nothing" not in md_ok
+    assert "learned nothing" in (tmp_path / "a" / "index.md").read_text()

@@ -51,6 +51,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not args.quiet:
         show(Console(), rounds_table(result.rows, f"{cfg.run_id()} ({result.status})"))
         Console().print(f"results: {result.run_dir}")
+    from albench.report.notices import learned_nothing_ap50
+
+    warning = learned_nothing_ap50([row.get("ap50") for row in result.rows], "this run")
+    if warning:
+        Console(stderr=True).print(warning.replace("**", ""), highlight=False, markup=False)
     return 0
 
 
@@ -139,9 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("list", help="strategies, backends, datasets and presets")
     p.set_defaults(func=cmd_list)
 
-    from albench.cli import paper, regress, report, sweep
+    from albench.cli import export, paper, regress, report, sweep
 
-    for command in (sweep, report, regress, paper):
+    for command in (sweep, report, regress, paper, export):
         command.add_parser(sub)
     return parser
 

@@ -127,39 +127,78 @@ def fig_curves(page: Page) -> None:
     page.lines += ["## Figure 1: AL curves", ""]
     figures.plot_curves(page.panels, page.out / "fig1_curves", page.colors)
     page.figure("fig1_curves", "AL curves per panel")
-    page.lines += ["Lines: mean over seeds; bands: 95% stratified-bootstrap intervals over seeds "
-                   "(albench.stats). Bottom axis: labeled images; top axis: the same as % of the "
-                   "pool.", ""]
+    page.lines += ["Lines: mean over seeds; bands: 95% intervals over seeds "
+                   "(`albench.stats.mean_interval`: Student t-intervals below 30 seeds, "
+                   "percentile bootstrap from 30). Bottom axis: labeled images; top axis: the "
+                   "same as % of the pool. Colours, markers and line styles follow the full "
+                   "registry order (`albench.style`), as in the report; upper bounds have "
+                   "hollow markers and thinner lines.", ""]
+    figures.plot_deltas(page.panels, page.out / "fig1_delta")
+    page.figure("fig1_delta", "Paired difference to random per round")
+    page.lines += ["Δ vs random per round: the mean of the per-seed differences (every strategy "
+                   "at a seed shares the initial labeled set and the round-0 model) with its "
+                   "95% paired interval (`albench.stats.paired_interval`).", ""]
 
 
 def fig_references(page: Page) -> None:
     page.lines += ["## Figure 2: published values", ""]
     refs = page.refs
-    ref_panels = [p for p in page.panels if any(r.protocol == p.panel.protocol for r in refs)]
+    ref_panels = [p for p in page.panels if figures.like_with_like(p, refs)]
     if ref_panels:
         figures.plot_references(page.panels, refs, page.out / "fig2_references", page.colors)
         page.figure("fig2_references", "Published values and our curves")
         page.lines += [
-            "Hollow markers: published values (percent in the paper, drawn as fractions), one "
-            "marker shape per paper; the legend names each source and whether the value is "
-            "printed (exact) or read off a plot. Detectors and recipes differ from ours: compare "
-            "shapes of curves and orderings, not absolute levels.", "",
+            "Markers: published values of the panel's protocol and metric only, one marker "
+            "shape per paper; filled when the value is exact (printed in a table, the text or "
+            "on a figure), hollow when read off a plot. The papers' detectors (SSD, RetinaNet) "
+            "are not ours: compare shapes of curves and orderings, not absolute levels. "
+            "MGRAL's own numbers are not public, so no published MGRAL value is drawn.", "",
             "### Reproduction gap", "",
-            md_table(["Panel", "Paper", "Strategy", "Labeled", "Published", "Ours (mean)",
-                      "Ours 95% CI", "Gap (ours − published)", "Source"],
+            md_table(["Panel", "Paper", "Strategy", "Labeled", "Metric", "Published", "Exact",
+                      "Detector (paper / ours)", "Ours (mean)", "Ours 95% interval",
+                      "Gap (ours − published)", "Source"],
                      figures.gap_rows(ref_panels, refs), "r"), "",
-            "Values in percentage points; ours interpolated linearly between rounds when the "
-            "labeled count falls between them.", ""]
+            "Values in percentage points; only rows of the panel's protocol and metric are "
+            "compared; ours interpolated linearly between rounds when the labeled count falls "
+            "between them (a share of the pool converted with the run's pool size). Where the "
+            "detector column differs, the gap is a difference of recipe as much as of "
+            "strategy. MGRAL's own numbers are not public: the table has no MGRAL row.", ""]
         return
     protocols = [p.panel.protocol for p in page.panels if p.panel.protocol]
     fs = page.figset
     where = fs.rel(fs.references) if fs.references else "the references table"
-    page.lines += [("No published values are recorded in " f"`{where}` for "
+    held = sorted({r.protocol for r in refs})
+    if refs:
+        page.lines += [f"`{where}` holds {len(refs)} published values ({sum(r.exact for r in refs)} "
+                       f"exact, the rest read off plots) for the protocols {', '.join(held)}; "
+                       "MGRAL's own numbers are not public, so none of them is MGRAL's.", ""]
+        page.lines += [md_table(["Paper", "Detector", "Protocol", "Metric", "Strategy", "Values",
+                                 "Labeled", "Published", "Exact"], published_rows(refs)), "",
+                       "Published: the range of the values in points; Exact: how many of them "
+                       "are exact (printed), the others read off a plot.", ""]
+    page.lines += [("No published values of the same protocol and metric are recorded in " f"`{where}` for "
                     + (f"the protocols {', '.join(protocols)}" if protocols else
                        f"this scale's panels (they use `{page.scale}`, not a published protocol)")
                     + "; figure 2 is drawn for scales whose panels have them "
                     f"(`{command_for(fs, 'paper')}`)."
                     " See docs/paper.md for how the table is filled."), ""]
+
+
+def published_rows(refs: list) -> list[list[str]]:
+    """One row per (paper, detector, protocol, metric, strategy) of the references table."""
+    groups: dict[tuple, list] = {}
+    for r in refs:
+        groups.setdefault((r.paper, r.detector, r.protocol, r.metric, r.strategy), []).append(r)
+    rows = []
+    for key, group in sorted(groups.items()):
+        shown = [f"{r.labeled_pct:g}%" if r.labeled != r.labeled else f"{r.labeled:.0f}"
+                 for r in group]
+        values = [r.value for r in group]
+        exact = sum(r.exact for r in group)
+        rows.append([*key, str(len(group)), f"{shown[0]} … {shown[-1]}" if len(shown) > 1
+                     else shown[0], f"{min(values):.2f} … {max(values):.2f}",
+                     f"{exact} of {len(group)}"])
+    return rows
 
 
 def fig_picks(page: Page) -> None:
@@ -211,8 +250,9 @@ def fig_cost(page: Page) -> None:
     page.lines += ["## Figure 5: compute cost", ""]
     figures.plot_cost(page.panels, page.out / "fig5_cost")
     page.figure("fig5_cost", "Seconds per round by phase")
-    page.lines += ["Mean seconds per round over all rounds and seeds, by phase (rounds.csv: "
-                   "t_train_s, t_infer_s, t_select_s, t_strategy_train_s, t_eval_s). At each seed "
-                   "the first run of a sweep trains the shared round-0 model and the others load "
-                   "it (rounds.csv round0_cached), so that run's round-0 training counts toward "
-                   "its strategy only.", ""]
+    page.lines += ["Wall-clock seconds per round by phase (rounds.csv: t_train_s, t_infer_s, "
+                   "t_select_s, t_strategy_train_s, t_eval_s). At each seed the first run of a "
+                   "sweep trains the round-0 model and the others load it (round0_cached = 1), so "
+                   "round 0 is one bar of its own, the training and evaluation of the run that "
+                   "trained it (median over seeds), charged to no strategy; each strategy's bar "
+                   "is the median over seeds of its mean over rounds >= 1.", ""]

@@ -161,20 +161,23 @@ def _map(picks: Picks, xy: np.ndarray, where: dict[int, int], stem: Path, colors
     fig = Figure(figsize=(7.2, 6.2), layout="constrained")
     ax = fig.subplots()
     ax.scatter(xy[:, 0], xy[:, 1], s=6, color="lightgrey", label="pool")
-    markers = "osD^vP*X"
-    for k, (label, ids) in enumerate(picks.selections.items()):
+    from albench.report.plots import strategy_styles
+
+    styles = strategy_styles([_base(label, data) for label in picks.selections])
+    for label, ids in picks.selections.items():
         pts = xy[[where[i] for i in ids if i in where]]
-        ax.scatter(pts[:, 0], pts[:, 1], s=40, marker=markers[k % len(markers)], facecolors="none",
-                   edgecolors=[colors.get(_base(label, data), "grey")], linewidths=1.3,
-                   label=f"{label} ({len(ids)})")
+        look = styles[_base(label, data)]
+        ax.scatter(pts[:, 0], pts[:, 1], s=40, marker=look.marker, facecolors="none",
+                   edgecolors=[look.color], linewidths=1.3, label=f"{label} ({len(ids)})")
     ax.set_xticks([])
     ax.set_yticks([])
     ax.legend(fontsize="small", loc="best")
     ax.set_title(f"Batches picked at round {picks.round}, seed {picks.seed}\n"
                  f"t-SNE of {'model embeddings' if picks.model_run else 'a pixel proxy'}",
                  fontsize="medium")
-    fig.savefig(stem.with_suffix(".png"), dpi=130)
-    fig.savefig(stem.with_suffix(".svg"))
+    from albench import style
+
+    style.save(fig, stem)
 
 
 def _grid(picks: Picks, ds: Any, backend: Any, per: int, stem: Path, colors: dict) -> None:
@@ -214,6 +217,9 @@ def _grid(picks: Picks, ds: Any, backend: Any, per: int, stem: Path, colors: dic
     fig.suptitle(f"First {per} picks per strategy at round {picks.round}, seed {picks.seed}; {what}",
                  fontsize="small")
     _save_raster(fig, stem)
+    from albench import style
+
+    style.save(fig, stem, formats=("pdf",))
 
 
 def _save_raster(fig: Figure, stem: Path) -> None:

@@ -138,12 +138,17 @@ class Reference:
     detector: str
     protocol: str
     strategy: str
-    labeled: float
+    labeled: float  # labeled images; NaN when the paper gives a share of the pool
     metric: str
-    value: float  # as printed in the paper: percent
+    value: float  # in points (percent): the table's fraction x 100
     where: str
     exact: bool
     source: str
+    labeled_pct: float = float("nan")  # the share of the pool, for rows given as "5%"
+
+    def images(self, pool: float) -> float:
+        """Labeled images of this row, a share of the pool converted with ``pool``."""
+        return self.labeled if self.labeled == self.labeled else self.labeled_pct * pool / 100
 
 
 def read_references(path: Path | None) -> list[Reference]:
@@ -165,16 +170,21 @@ def read_references(path: Path | None) -> list[Reference]:
             raise ConfigError(f"{path} row {n} leaves {', '.join(empty)} empty: every published "
                               "value needs its paper, where in it, exact/read-off and its source.")
         exact = row["exact"].strip().lower()
-        if exact not in ("exact", "read-off"):
-            raise ConfigError(f"{path} row {n}: exact must be 'exact' (printed in a table or "
-                              f"text) or 'read-off' (read off a plot), not {row['exact']!r}.")
+        if exact not in ("true", "false", "exact", "read-off"):
+            raise ConfigError(f"{path} row {n}: exact must be true (printed in a table, the text "
+                              f"or on a figure) or false (read off a plot), not {row['exact']!r}.")
+        text = row["labeled"].strip()
         try:
-            labeled, value = float(row["labeled"]), float(row["value"])
+            share = float(text[:-1]) if text.endswith("%") else math.nan
+            labeled = math.nan if text.endswith("%") else float(text)
+            value = float(row["value"])
         except ValueError:
-            raise ConfigError(f"{path} row {n}: labeled and value must be numbers.") from None
+            raise ConfigError(f"{path} row {n}: labeled must be a number of images or a share "
+                              "like 5%, and value a fraction (0.4718 = 47.18 AP).") from None
         rows.append(Reference(row["paper"].strip(), row["detector"].strip(), row["protocol"].strip(),
-                              row["strategy"].strip(), labeled, row["metric"].strip(), value,
-                              row["where"].strip(), exact == "exact", row["source"].strip()))
+                              row["strategy"].strip(), labeled, row["metric"].strip(), 100 * value,
+                              row["where"].strip(), exact in ("true", "exact"),
+                              row["source"].strip(), share))
     return rows
 
 

@@ -13,13 +13,14 @@ from albench.report.curves import REFERENCE, UPPER_MARK, reference_curve, strate
 from albench.report.plots import plot_curves
 from albench.report.runs import Run, SettingKey, group_settings, load_runs, require_runs
 from albench.report.sections import strategy_sections
-from albench.report.tables import (TARGET_FRACTION, cost_table, label_efficiency_table, md_table,
-                                   plural, seed_text)
+from albench.report.tables import (TARGET_FRACTION, cost_table, delta_intervals, delta_table,
+                                   label_efficiency_table, md_table, plural, seed_text)
+from albench.report.notices import learned_nothing, write_csv_tables
 
 UPPER_NOTE = (
     f"{UPPER_MARK} upper bound: the strategy uses labels the real setting would not have "
     "(e.g. ground truth of unlabeled images). It shows what is attainable, not a fair "
-    "competitor; its curves are dashed."
+    "competitor; in figures its markers are hollow and its lines thinner."
 )
 _BOOT_SEED = 20240521
 
@@ -45,46 +46,73 @@ def _write_setting(key: SettingKey, runs: list[Run], folder: Path, root: Path | 
     upper = any(c.upper_bound for c in curves)
     ref = reference_curve(curves)
     ref_name = ref.name if ref else REFERENCE
+    deltas = delta_intervals(curves, rng)
+    cost_md = cost_table(curves)
+    warning = learned_nothing(curves)
     lines = [
         f"# {key.title}",
         "",
+        *([warning, ""] if warning else []),
         f"{n_strategies}, {seeds}, {len(runs)} runs; {_setting_summary(key, runs)}.",
         "",
-        "![AL curves: mean AP50 and AP against labeled images](curves.png)",
+        "![AL curves: mean AP50, AP and paired Δ AP50 against labeled images](curves.png)",
         "",
-        "Curves: [PNG](curves.png) · [SVG](curves.svg). Lines are means over seeds, bands 95% "
-        "stratified-bootstrap confidence intervals over seeds"
-        + (", dashed lines upper bounds." if upper else "."),
+        "Curves: [PNG](curves.png) · [PDF](curves.pdf) · [SVG](curves.svg). Lines are means "
+        "over seeds; bands are 95% intervals over seeds (Student t-intervals below 30 seeds, "
+        "percentile bootstrap from 30; none for one seed); the right panel is Δ AP50 vs "
+        f"{ref_name} per round, paired by seed"
+        + ("; upper bounds have hollow markers and thinner lines." if upper else "."),
         "",
         "## Label efficiency",
         "",
         aubc_md,
         "",
         f"AUBC: area under the AP50-vs-labeled-images curve divided by the labeled range (mean "
-        f"AP50 over the budget), per seed, then mean and 95% bootstrap CI over seeds. Δ: mean "
-        f"AUBC minus {ref_name}'s, CI from bootstrapping per-seed differences when the seeds "
-        f"pair up. P(> {ref_name}): probability that a run of the strategy has a higher AUBC "
-        f"than a run of {ref_name} (all pairs, ties ½), CI by bootstrap. Labels to "
+        f"AP50 over the budget), per seed, then mean and 95% interval over seeds. Δ: mean of "
+        f"the per-seed AUBC differences to {ref_name} (runs at one seed share the initial "
+        f"labeled set and the round-0 model), with its paired interval. P(> {ref_name}): "
+        f"share of all (run, {ref_name} run) pairs with a higher AUBC (ties ½); its interval "
+        f"is shown only from 30 runs a side. wins: share of paired seeds on which the "
+        f"strategy's AUBC is higher, with its Wilson interval. Labels to "
         f"{TARGET_FRACTION:.0%} best: labeled images at which the strategy's mean AP50 curve "
         f"first reaches the target, interpolated linearly between rounds.",
         "",
         *(f"- {n}" for n in table_notes + notes),
         "",
-        "## Mean AP50 by round",
+        "## AP50 by round",
         "",
-        "Columns are labeled images (mean over seeds at each round).",
+        "Columns are labeled images; cells are mean ± SD over seeds (sample SD).",
         "",
         rounds_md,
         "",
+    ]
+    if deltas:
+        n_pairs = sorted({d.n for d in deltas.values()})
+        lines += [
+            f"## Δ AP50 vs {ref_name} by round",
+            "",
+            f"Mean of the per-seed differences with its 95% paired interval "
+            f"(t-interval below 30 pairs; n = {', '.join(map(str, n_pairs))} paired seeds).",
+            "",
+            delta_table(curves, deltas),
+            "",
+        ]
+    lines += [
         "## Compute cost",
         "",
-        "Mean seconds per round over all rounds and seeds, by phase; total is their sum; "
-        f"× {ref_name} divides the total by {ref_name}'s; peak RSS is the largest over all "
-        "rounds and seeds.",
+        "Seconds per round by phase. The round-0 model is trained once per seed and shared "
+        "by every strategy at that seed, so it is its own row (training and evaluation of the "
+        "run that trained it, median over seeds) and is charged to no strategy. Strategy "
+        "rows: per run the mean over rounds >= 1, then the median over seeds; total is their "
+        f"sum; × {ref_name} divides the total by {ref_name}'s; peak RSS is the largest over "
+        "all rounds and seeds. Wall-clock seconds.",
         "",
-        cost_table(curves),
+        cost_md,
         "",
     ]
+    write_csv_tables(folder, {"label_efficiency": aubc_md, "ap50_by_round": rounds_md,
+                              "cost": cost_md,
+                              **({"delta_ap50": delta_table(curves, deltas)} if deltas else {})})
     if root is not None:
         for _name, section, mine in strategy_sections(runs):
             lines += section(mine, root, folder)
@@ -95,7 +123,8 @@ def _write_setting(key: SettingKey, runs: list[Run], folder: Path, root: Path | 
     mark = f" ({UPPER_MARK} includes an upper bound)" if upper else ""
     return (
         f"- [{key.title}]({slug}/report.md) — {n_strategies}, {seeds}{mark}; "
-        f"curves [PNG]({slug}/curves.png) · [SVG]({slug}/curves.svg)"
+        f"curves [PNG]({slug}/curves.png) · [PDF]({slug}/curves.pdf) · [SVG]({slug}/curves.svg)"
+        + ("; **learned nothing**" if warning else "")
     )
 
 

@@ -1,8 +1,8 @@
-"""The report's figure: mean AP50 and AP against labeled images with bootstrap bands."""
+"""The report's figure: mean AP50 and AP against labeled images with interval bands, and
+the paired Δ AP50 against the reference per round, in :mod:`albench.style`."""
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import matplotlib
@@ -12,41 +12,75 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from albench import stats  # noqa: E402
+from albench import stats, style  # noqa: E402
 from albench.report.curves import StrategyCurves, reference_curve  # noqa: E402
 from albench.report.runs import SettingKey  # noqa: E402
-from albench.report.tables import seed_text  # noqa: E402
+from albench.report.tables import delta_intervals, seed_text  # noqa: E402
+from albench.strategy import available  # noqa: E402
+
+UPPER_LEGEND = "upper bounds: hollow markers, thinner lines"
+
+
+def strategy_styles(extra: list[str] | tuple[str, ...] = ()) -> style.StrategyStyles:
+    """Styles fixed by the full registry order (names it lacks appended, sorted), so a
+    strategy keeps its look in every figure whichever others are drawn with it."""
+    order = list(available())
+    return style.StrategyStyles(order + sorted(set(extra) - set(order)))
+
+
+def look_name(c: StrategyCurves) -> str:
+    """The registry name a curve is styled by: its runs' configured strategy."""
+    names = {str(r.config.get("strategy", c.name)) for r in c.runs}
+    return names.pop() if len(names) == 1 else c.name
 
 
 def plot_curves(
     key: SettingKey, curves: list[StrategyCurves], out_stem: Path, rng: np.random.Generator
 ) -> list[Path]:
-    """Mean AP50 and AP against labeled images with 95% bootstrap bands; PNG and SVG."""
-    fig = Figure(figsize=(12, 4.8), layout="constrained")
-    axes = fig.subplots(1, 2)
-    colors = itertools.cycle(matplotlib.colormaps["tab10"].colors)
-    seeds = seed_text(curves)
+    """Mean AP50 and AP against labeled images with 95% bands (the method picked by
+    :func:`albench.stats.mean_interval`) and the paired Δ AP50 vs the reference; PNG, PDF
+    and SVG written by :func:`albench.style.save`."""
+    styles = strategy_styles([look_name(c) for c in curves])
     ref = reference_curve(curves)
-    for c in curves:
-        is_ref = c is ref
-        color = "black" if is_ref else next(colors)
-        label = c.name + (" (reference)" if is_ref else " (upper bound)" if c.upper_bound else "")
-        for ax, values in zip(axes, (c.ap50, c.ap)):
-            mean, low, high = stats.stratified_bootstrap_ci(values, rng=rng)
-            ax.plot(c.x, mean, color=color, label=label, marker="o", markersize=3,
-                    linestyle="--" if c.upper_bound else "-", linewidth=2.2 if is_ref else 1.5,
-                    zorder=3 if is_ref else 2)
-            ax.fill_between(c.x, low, high, color=color, alpha=0.15, linewidth=0)
-    for ax, metric in zip(axes, ("AP50", "AP (IoU 0.50:0.95)")):
-        ax.set_xlabel("labeled images")
-        ax.set_ylabel(metric)
-        ax.set_title(f"Mean {metric.split()[0]}")
-        ax.grid(alpha=0.3)
-    axes[1].legend(loc="lower right", fontsize="small")
-    fig.suptitle(f"{key.title} — {seeds} (bands: 95% bootstrap CI over seeds)")
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=150)
-    fig.savefig(paths[1])
-    return paths
+    deltas = delta_intervals(curves, rng)
+    methods: set[str] = set()
+    with style.context():
+        fig = Figure(figsize=(16, 4.8), layout="constrained")
+        axes = fig.subplots(1, 3)
+        for c in curves:
+            kw = styles[look_name(c)].kwargs(upper_bound=c.upper_bound)
+            label = c.name + (" (reference)" if c is ref else " (upper bound)" if c.upper_bound else "")
+            for ax, values in zip(axes[:2], (c.ap50, c.ap)):
+                band = stats.mean_interval(values, rng=rng)
+                methods.add(band.method)
+                ax.plot(c.x, band.estimate, label=label, markersize=3, **kw)
+                if band.has_interval:
+                    ax.fill_between(c.x, band.low, band.high, color=kw["color"], alpha=0.15,
+                                    linewidth=0)
+            d = deltas.get(c.name)
+            if d is not None:
+                axes[2].plot(c.x, d.estimate, label=label, markersize=3, **kw)
+                if d.has_interval:
+                    axes[2].fill_between(c.x, d.low, d.high, color=kw["color"], alpha=0.15,
+                                         linewidth=0)
+        axes[2].axhline(0.0, color="black", linewidth=0.8)
+        for ax, metric in zip(axes[:2], ("AP50", "AP (IoU 0.50:0.95)")):
+            ax.set_xlabel("labeled images")
+            ax.set_ylabel(metric)
+            ax.set_title(f"Mean {metric.split()[0]}")
+            ax.grid(alpha=0.3)
+        axes[2].set_xlabel("labeled images")
+        axes[2].set_ylabel("Δ AP50")
+        axes[2].set_title(f"Δ AP50 vs {ref.name if ref else 'reference'} (paired by seed)")
+        axes[2].grid(alpha=0.3)
+        axes[1].legend(loc="lower right", title=UPPER_LEGEND if any(c.upper_bound for c in curves)
+                       else None)
+        how = " / ".join(sorted(stats_method_names(methods)))
+        fig.suptitle(f"{key.title} — {seed_text(curves)} (bands: {how} over seeds)")
+        return style.save(fig, out_stem)
 
 
+def stats_method_names(methods: set[str]) -> list[str]:
+    names = {"student-t": "95% t-interval", "bootstrap": "95% percentile bootstrap",
+             "none": "no interval (one seed)"}
+    return [names.get(m, m) for m in methods]

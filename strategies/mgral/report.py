@@ -35,14 +35,14 @@ def _f(value: float, fmt: str) -> str:
 def section_lines(runs: list[MgralRun], figures: dict[str, str]) -> list[str]:
     """The Markdown of an MGRAL section; ``figures`` maps figure name -> relative PNG path."""
     rows = summary_rows(runs)
-    header = ["Strategy", "Seeds", "Pairs", "Spearman rho", "Pairs on R", "rho on R",
+    header = ["Strategy", "Seeds", "Pairs", "Spearman rho", "p", "Pairs on R", "rho on R", "p on R",
               "Cost × training (mean)",
               "Cost × training (max)", "LUT s/round", "Agent s/round", "Variants/round",
               "Lookup speed-up (median)"]
     table = ["| " + " | ".join(header) + " |", "|:---|" + "---:|" * (len(header) - 1)]
     for r in rows:
-        cells = [r["label"], str(r["seeds"]), str(r["pairs"]), _f(r["rho"], ".2f"),
-                 str(r["pairs_R"]), _f(r["rho_R"], ".2f"),
+        cells = [r["label"], str(r["seeds"]), str(r["pairs"]), _f(r["rho"], ".2f"), _f(r["p"], ".3f"),
+                 str(r["pairs_R"]), _f(r["rho_R"], ".2f"), _f(r["p_R"], ".3f"),
                  _f(r["cost_multiple"], ".2f") + ("×" if math.isfinite(r["cost_multiple"]) else ""),
                  _f(r["cost_multiple_max"], ".2f") + ("×" if math.isfinite(r["cost_multiple_max"]) else ""),
                  _f(r["t_lut_s"], ".1f"), _f(r["t_agent_s"], ".1f"), _f(r["variants"], ".1f"),
@@ -56,7 +56,8 @@ def section_lines(runs: list[MgralRun], figures: dict[str, str]) -> list[str]:
         "Pairs: rounds t (all seeds) with both MGRAL's estimated gain of the chosen batch (its "
         "look-up table) and a realised gain, the next round's test AP50 minus round t's; "
         "Spearman's rho is computed over all those pairs (NaN below two pairs or with a "
-        "constant side). The strategy never sees the test split; the realised gain is read "
+        "constant side); p: its two-sided p-value (`albench.stats.spearman`, scipy's "
+        "spearmanr; NaN below three pairs). The strategy never sees the test split; the realised gain is read "
         "from rounds.csv here only. On R: the same with the realised gain measured as MGRAL "
         "measures gains, the model's AP50 on its reward split R in round t + 1 minus round t "
         "(from its diagnostics; the last round has none, so one pair fewer per seed). "

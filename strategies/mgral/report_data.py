@@ -24,6 +24,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from albench import stats
+
 STRATEGY = "mgral"
 DIAGNOSTICS = "diagnostics.jsonl"
 
@@ -219,8 +221,9 @@ def summary_rows(runs: list[MgralRun]) -> list[dict[str, Any]]:
         speedup = _diag_values(group, "lookup_speedup")
         rows.append({
             "label": label, "seeds": len(group), "pairs": int(est.size),
-            "rho": spearman_rho(est, real),
+            "rho": spearman_rho(est, real), "p": stats.spearman(est, real).p_value,
             "pairs_R": int(est_r.size), "rho_R": spearman_rho(est_r, real_r),
+            "p_R": stats.spearman(est_r, real_r).p_value,
             "cost_multiple": float(np.mean(multiples)) if multiples.size else math.nan,
             "cost_multiple_max": float(np.max(multiples)) if multiples.size else math.nan,
             "t_lut_s": float(np.mean(v)) if (v := _diag_values(group, "t_lut_s")).size else math.nan,

@@ -1,6 +1,7 @@
 """MGRAL's diagnostics as figures: the calibration scatter, the look-up table per round as
 heatmaps, the agent's reward over policy iterations, and the three in one figure for a
-paper page (:func:`plot_diagnostics`). Each writes PNG and SVG."""
+paper page (:func:`plot_diagnostics`). Each writes PNG, PDF and SVG with
+:func:`albench.style.save` (byte-stable); labels keep one colour in a fixed (sorted) order."""
 
 from __future__ import annotations
 
@@ -15,17 +16,14 @@ matplotlib.use("Agg")
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from albench import stats, style  # noqa: E402
 from strategies.mgral.report_data import (MgralRun, by_label, first_with_lut, lut_matrix,  # noqa: E402
                                           pooled_calibration, spearman_rho)
 
 
 
 def _save(fig: Figure, out_stem: Path) -> list[Path]:
-    out_stem.parent.mkdir(parents=True, exist_ok=True)
-    paths = [out_stem.with_suffix(".png"), out_stem.with_suffix(".svg")]
-    fig.savefig(paths[0], dpi=130)
-    fig.savefig(paths[1])
-    return paths
+    return style.save(fig, out_stem)
 
 
 def plot_calibration(runs: list[MgralRun], out_stem: Path, title: str = "") -> list[Path]:
@@ -36,15 +34,17 @@ def plot_calibration(runs: list[MgralRun], out_stem: Path, title: str = "") -> l
 
 
 def _draw_calibration(ax: Any, runs: list[MgralRun], title: str = "") -> None:
-    colors = matplotlib.colormaps["tab10"].colors
+    labels = by_label(runs)
+    styles = style.StrategyStyles(sorted(labels), reference=None)
     lo, hi = math.inf, -math.inf
-    for k, (label, group) in enumerate(by_label(runs).items()):
+    for label, group in labels.items():
         est, real = pooled_calibration(group)
         if est.size:
             lo, hi = min(lo, est.min(), real.min()), max(hi, est.max(), real.max())
-        rho = spearman_rho(est, real)
-        ax.scatter(est, real, color=colors[k % len(colors)], s=28,
-                   label=f"{label}: rho {rho:.2f} (n={est.size})" if est.size else f"{label}: no pairs")
+        rho, p_value = spearman_rho(est, real), stats.spearman(est, real).p_value
+        ax.scatter(est, real, color=styles.color(label), marker=styles[label].marker, s=28,
+                   label=f"{label}: rho {rho:.2f}, p {p_value:.3f} (n={est.size})" if est.size
+                   else f"{label}: no pairs")
     if math.isfinite(lo):
         pad = 0.05 * (hi - lo or 1.0)
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="grey", lw=0.8, ls=":",
