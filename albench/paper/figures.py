@@ -34,7 +34,6 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from albench import stats, style  # noqa: E402
 from albench.paper.spec import METRICS, PanelPlan, Reference  # noqa: E402
-from albench.strategy import available as strategy_classes  # noqa: E402
 from albench.report import (REFERENCE, TIME_COLUMNS, Run, StrategyCurves,  # noqa: E402
                             strategy_curves)
 from albench.report.plots import UPPER_LEGEND, strategy_styles  # noqa: E402

@@ -5,9 +5,10 @@ nested, e.g. ``results/runs/<run_id>/``), each with ``manifest.json`` and ``roun
 Runs are grouped into *settings* by (dataset, backend, preset, setting_hash); runs of one
 setting differ only in strategy, strategy options and seed, so they are comparable.
 For every setting :func:`write_report` writes a folder with ``curves.png``/``.pdf``/``.svg``
-(:mod:`albench.style`), ``report.md`` and its tables as CSV; ``index.md`` at the top links them all. A strategy may add its own
-section to ``report.md`` (:mod:`albench.report.sections`). Statistics live in
-:mod:`albench.stats`; see ``docs/reports.md`` for their definitions.
+(:mod:`albench.style`), ``report.md`` and its tables as CSV; ``index.md`` at the top links
+them all. A strategy may add its own section to ``report.md``
+(:mod:`albench.report.sections`). Statistics live in :mod:`albench.stats`; see
+``docs/reports.md`` for their definitions.
 
 One concept per module: :mod:`~albench.report.runs` (reading runs),
 :mod:`~albench.report.curves` (aligning curves), :mod:`~albench.report.tables`,
