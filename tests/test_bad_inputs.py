@@ -288,3 +288,70 @@ def test_bad_data_stop_the_run_before_any_training(write, phrase, out, tmp_path,
     assert phrase in " ".join(text.split()), text
     assert "Traceback" not in text
     assert snapshot(out) == before  # no run folder, no model: refused before any training
+
+
+# ------------------------------------------------------------------ damaged results folders
+def _cell(folder: Path, column: str, value: str) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(folder / "rounds.csv")
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = value
+    frame.to_csv(folder / "rounds.csv", index=False)
+
+
+RESULT_ROWS = [
+    # (id, damage one run folder, phrase the warning must hold)
+    ("non-numeric ap50", lambda f: _cell(f, "ap50", "abc"), "non-numeric or missing ap50 (row 2 'abc')"),
+    ("empty ap cell", lambda f: _cell(f, "ap", ""), "non-numeric or missing ap (row 2"),
+    ("manifest not JSON", lambda f: (f / "manifest.json").write_text("{oops"),
+     "manifest.json unreadable"),
+    ("rounds.csv lacks ap50", lambda f: (f / "rounds.csv").write_text("round,n_labeled,ap\n0,1,0.1\n"),
+     "rounds.csv lacks column(s) ap50"),
+    ("seed not a number", lambda f: (f / "manifest.json").write_text(json.dumps(
+        {**json.loads((f / "manifest.json").read_text()),
+         "config": {**json.loads((f / "manifest.json").read_text())["config"], "seed": "x"}})),
+     "seed 'x' is not a whole number"),
+]
+
+
+@pytest.mark.parametrize("command", ["report", "regress"])
+@pytest.mark.parametrize("damage, phrase", [r[1:] for r in RESULT_ROWS], ids=[r[0] for r in RESULT_ROWS])
+def test_damaged_results_are_skipped_with_a_warning(command, damage, phrase, tmp_path, capsys):
+    from tests.helpers.runs import make_reference
+
+    reference = make_reference(tmp_path / "reference")
+    runs = make_reference(tmp_path / "runs")
+    damage(runs / "entropy-s1")
+    args = (["report", str(runs), "--out", str(tmp_path / "rep")] if command == "report"
+            else ["regress", "--reference", str(reference), "--runs", str(runs)])
+    with pytest.warns(UserWarning) as caught:
+        code, text = cli(args, capsys)
+    messages = " ".join(str(w.message) for w in caught)
+    assert code == 0 and "Traceback" not in text
+    assert str(runs / "entropy-s1") in messages and phrase in " ".join(messages.split())
+    for other in runs.iterdir():  # every other folder is left as it was and still counted
+        if other.name != "entropy-s1":
+            assert str(other) not in messages
+
+
+def test_nothing_left_after_skipping_damaged_runs_is_exit_2(tmp_path, capsys):
+    from tests.helpers.runs import make_reference
+
+    runs = make_reference(tmp_path / "runs")
+    for folder in runs.iterdir():
+        _cell(folder, "ap50", "abc")
+    with pytest.warns(UserWarning):
+        code, text = cli(["report", str(runs), "--out", str(tmp_path / "rep")], capsys)
+    assert code == 2 and "none can be used" in " ".join(text.split()) and "Traceback" not in text
+
+
+def test_report_out_that_is_a_file_is_exit_2(tmp_path, capsys):
+    from tests.helpers.runs import make_reference
+
+    runs = make_reference(tmp_path / "runs")
+    target = tmp_path / "report.md"
+    target.write_text("keep me")
+    code, text = cli(["report", str(runs), "--out", str(target)], capsys)
+    assert code == 2 and "is an existing file" in " ".join(text.split()) and "Traceback" not in text
+    assert target.read_text() == "keep me"

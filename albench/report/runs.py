@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from albench.errors import ConfigError
@@ -65,6 +67,32 @@ class SkippedRun:
     path: Path
     run_id: str
     reason: str
+    damaged: bool = False  # the folder is broken (not merely unfinished or a duplicate)
+
+
+def _bad_cells(rounds: pd.DataFrame) -> str:
+    """'' when every required cell of ``rounds`` is a finite number, else what is wrong
+    (the column and the first rows), converting the required columns in place."""
+    problems = []
+    for column in REQUIRED_COLUMNS:
+        values = pd.to_numeric(rounds[column], errors="coerce")
+        wrong = rounds.index[~np.isfinite(values.to_numpy(float))]
+        if len(wrong):
+            shown = ", ".join(f"row {i + 1} {rounds[column].iloc[i]!r}" for i in wrong[:3])
+            problems.append(f"non-numeric or missing {column} ({shown})")
+        rounds[column] = values
+    return "; ".join(problems)
+
+
+def warn_damaged(runset: "RunSet") -> None:
+    """One warning paragraph per damaged run folder of ``runset`` (the others are used)."""
+    for s in runset.skipped:
+        if s.damaged:
+            warnings.warn(
+                f"Skipped the damaged run folder {runset.root / s.path}: {s.reason}. The other "
+                "runs are used. Re-run that run (the same `python -m albench run` command; "
+                "delete the folder first if its files are broken) or move it out of "
+                f"{runset.root}.", stacklevel=3)
 
 
 @dataclass
@@ -88,7 +116,7 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        return SkippedRun(rel, folder.name, f"manifest.json unreadable ({exc})")
+        return SkippedRun(rel, folder.name, f"manifest.json unreadable ({exc})", damaged=True)
     run_id = str(manifest.get("run_id") or folder.name)
     status = str(manifest.get("status", "missing"))
     config = manifest.get("config") or {}
@@ -98,12 +126,16 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
     try:
         rounds = pd.read_csv(csv)
     except (OSError, ValueError) as exc:  # pandas' EmptyDataError/ParserError are ValueErrors
-        return SkippedRun(rel, run_id, f"rounds.csv unreadable ({exc})")
+        return SkippedRun(rel, run_id, f"rounds.csv unreadable ({exc})", damaged=True)
     missing = [c for c in REQUIRED_COLUMNS if c not in rounds.columns]
     if missing:
-        return SkippedRun(rel, run_id, f"rounds.csv lacks column(s) {', '.join(missing)}")
+        return SkippedRun(rel, run_id, f"rounds.csv lacks column(s) {', '.join(missing)}",
+                          damaged=True)
     if rounds.empty:
         return SkippedRun(rel, run_id, f"status '{status}', rounds.csv has no rounds yet")
+    bad = _bad_cells(rounds)
+    if bad:
+        return SkippedRun(rel, run_id, f"rounds.csv has {bad}", damaged=True)
 
     def field_of(name: str) -> Any:
         value = config.get(name)
@@ -118,7 +150,11 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
     dataset = dataset or (manifest.get("dataset") or {}).get("name") or field_of("dataset")
     strategy = manifest.get("label") or config.get("label") or field_of("strategy")
     if seed is None or dataset is None or strategy is None:
-        return SkippedRun(rel, run_id, "manifest names no dataset, strategy or seed")
+        return SkippedRun(rel, run_id, "manifest names no dataset, strategy or seed", damaged=True)
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        return SkippedRun(rel, run_id, f"seed {seed!r} is not a whole number", damaged=True)
     key = SettingKey(
         str(dataset),
         str(field_of("backend") or "?"),
@@ -131,7 +167,7 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
         status=status,
         key=key,
         strategy=str(strategy),
-        seed=int(seed),
+        seed=seed,
         upper_bound=bool(manifest.get("upper_bound", False)),
         config=config,
         rounds=rounds.sort_values("round").reset_index(drop=True),
@@ -204,7 +240,9 @@ def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunS
         else:
             seen[(run.key, run.strategy, run.seed)] = run
             runs.append(run)
-    return RunSet(root, runs, skipped)
+    runset = RunSet(root, runs, skipped)
+    warn_damaged(runset)
+    return runset
 
 
 def require_runs(runset: RunSet, include_incomplete: bool) -> None:
