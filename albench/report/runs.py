@@ -60,6 +60,9 @@ class Run:
     upper_bound: bool
     config: dict[str, Any]
     rounds: pd.DataFrame  # sorted by round
+    round0: str | None = None  # see round0_fingerprint
+    requires: tuple[str, ...] = ()  # strategy_requires: these change the round-0 model
+    machine: str = "an unrecorded machine"
 
 
 @dataclass(frozen=True)
@@ -161,8 +164,12 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
         str(field_of("preset") or "?"),
         str(manifest.get("setting_hash") or ""),
     )
+    rounds = rounds.sort_values("round").reset_index(drop=True)
     return Run(
         run_id=run_id,
+        round0=round0_fingerprint(rounds),
+        requires=tuple(str(r) for r in manifest.get("strategy_requires") or ()),
+        machine=_machine(manifest.get("hardware")),
         path=rel,
         status=status,
         key=key,
@@ -170,8 +177,62 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
         seed=seed,
         upper_bound=bool(manifest.get("upper_bound", False)),
         config=config,
-        rounds=rounds.sort_values("round").reset_index(drop=True),
+        rounds=rounds,
     )
+
+
+def round0_fingerprint(rounds: pd.DataFrame) -> str | None:
+    """sha256 of round 0's ``ap``, ``ap50`` and ``per_class_ap`` as rounds.csv holds them:
+    runs of one setting and seed start from the same round-0 model (unless a strategy's
+    ``requires`` changes its training), so they share it; another processor or torch build
+    gives another. None when the run has no round 0 or no ``per_class_ap`` column (not
+    written by albench)."""
+    import hashlib
+
+    first = rounds[rounds["round"] == 0]
+    if first.empty or "per_class_ap" not in rounds.columns:
+        return None
+    row = first.iloc[0]
+    text = f"{float(row['ap'])!r}|{float(row['ap50'])!r}|{row['per_class_ap']}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _machine(hw: Any) -> str:
+    if not isinstance(hw, dict):
+        return "an unrecorded machine"
+    if "processor" in hw:
+        return (f"{hw['processor']} ({hw.get('cpu_capability', '?')}, torch {hw.get('torch', '?')}, "
+                f"{hw.get('torch_threads', '?')} threads)")
+    return f"{hw.get('platform', 'an unrecorded platform')}, {hw.get('torch_threads', '?')} threads"
+
+
+def check_paired(runs: Iterable[Run], root: Path) -> None:
+    """Raise :class:`ConfigError` when runs of one setting and seed (and the same strategy
+    ``requires``) started from different round-0 models: they were made on different
+    machines or builds, so comparing them seed by seed compares machines, not strategies."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        if run.round0 is not None:
+            groups.setdefault((run.key, run.seed, run.requires), []).append(run)
+    for (key, seed, _), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        prints = {run.round0 for run in group}
+        if len(prints) < 2:
+            continue
+        by_print: dict[str, list[Run]] = {}
+        for run in group:
+            by_print.setdefault(str(run.round0), []).append(run)
+        sides = "; ".join(
+            f"{', '.join(str(r.path) for r in rs[:3])}{' ...' if len(rs) > 3 else ''} "
+            f"(round-0 AP50 {float(rs[0].rounds['ap50'].iloc[0]):.4f}, made on {rs[0].machine})"
+            for rs in by_print.values())
+        raise ConfigError(
+            f"The runs of {key.name} seed {seed} in {root} did not start from the same round-0 "
+            f"model, so they cannot be compared strategy against strategy: {sides}. CPU "
+            "kernels differ by processor and torch build, so runs made on different machines "
+            "differ from round 0 on. Re-run the baselines on this machine into another folder "
+            "(`python -m albench sweep ... --out DIR`) and pass that folder, or pass a folder "
+            "whose runs were all made on one machine."
+        )
 
 
 def _options_text(options: Any) -> str:
@@ -204,8 +265,10 @@ def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunS
     Runs whose status is not ``complete`` are skipped unless ``include_incomplete``; runs
     without readable rounds are always skipped. Runs of one setting that share a label but
     differ in strategy options get the options appended to the label. Of two runs with the
-    same setting, strategy and seed the first by path is kept. Raises :class:`ConfigError`
-    when the folder does not exist or holds no run at all.
+    same setting, strategy and seed the first by path is kept. Damaged folders give a warning
+    each. Raises :class:`ConfigError` when the folder does not exist, holds no run at all,
+    or holds runs of one setting and seed that started from different round-0 models
+    (:func:`check_paired`).
     """
     root = Path(results_dir)
     if not root.is_dir():
@@ -242,6 +305,7 @@ def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunS
             runs.append(run)
     runset = RunSet(root, runs, skipped)
     warn_damaged(runset)
+    check_paired(runs, root)
     return runset
 
 
