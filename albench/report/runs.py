@@ -167,7 +167,7 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
     rounds = rounds.sort_values("round").reset_index(drop=True)
     return Run(
         run_id=run_id,
-        round0=round0_fingerprint(rounds),
+        round0=round0_fingerprint(rounds) if manifest.get("hardware") else None,
         requires=tuple(str(r) for r in manifest.get("strategy_requires") or ()),
         machine=_machine(manifest.get("hardware")),
         path=rel,
@@ -186,7 +186,8 @@ def round0_fingerprint(rounds: pd.DataFrame) -> str | None:
     runs of one setting and seed start from the same round-0 model (unless a strategy's
     ``requires`` changes its training), so they share it; another processor or torch build
     gives another. None when the run has no round 0 or no ``per_class_ap`` column (not
-    written by albench)."""
+    written by albench); :func:`load_runs` also leaves it None for a run whose manifest
+    records no ``hardware`` (a synthetic run, not made by the loop)."""
     import hashlib
 
     first = rounds[rounds["round"] == 0]
