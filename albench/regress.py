@@ -173,6 +173,12 @@ def compare(
     warnings = [f"{name}: skipped {len(s.skipped)} run(s) that are not complete or unreadable."
                 for name, s in (("reference", ref_set), ("fresh", fresh_set)) if s.skipped]
     warnings += _reproducibility_warnings(ref_set, fresh_set)
+    machines = [sorted({r.machine for r in s.runs}) for s in (ref_set, fresh_set)]
+    if machines[0] != machines[1]:
+        warnings.append(f"The reference was made on {'; '.join(machines[0])} and the fresh runs "
+                        f"on {'; '.join(machines[1])}: CPU kernels differ by processor and "
+                        "torch build, so their round-0 models differ and the curves move by "
+                        "more than seed noise alone.")
     ref_groups, fresh_groups = group_settings(ref_set.runs), group_settings(fresh_set.runs)
     rows: list[dict[str, Any]] = []
     used: set[SettingKey] = set()

@@ -40,7 +40,7 @@ def fresh_copy(reference: Path, tmp_path: Path) -> Path:
 
 def test_identical_copy_passes(reference: Path, tmp_path: Path) -> None:
     result = compare(reference, fresh_copy(reference, tmp_path))
-    assert result.ok and result.exit_code == 0
+    assert result.ok and result.exit_code == 0 and result.warnings == []
     assert [r["status"] for r in result.rows] == ["ok"] * 3
     for row in result.rows:
         assert row["fresh_mean"] == pytest.approx(row["ref_mean"])
@@ -171,3 +171,15 @@ def test_command_refuses_bad_k_and_floor(reference: Path, flag: str, value: str,
     code = main(["regress", "--reference", str(reference), "--runs", str(reference), flag, value])
     err = capsys.readouterr().err
     assert code == 2 and f"{flag} must be" in err and "Traceback" not in err
+
+
+def test_fresh_runs_of_another_machine_are_named_in_a_warning(reference: Path, tmp_path: Path) -> None:
+    import json
+
+    fresh = fresh_copy(reference, tmp_path)
+    for path in fresh.glob("*/manifest.json"):
+        manifest = json.loads(path.read_text())
+        path.write_text(json.dumps({**manifest, "hardware": {"processor": "Another CPU"}}))
+    result = compare(reference, fresh)
+    assert result.ok and any("Another CPU" in w and "round-0 models differ" in w
+                             for w in result.warnings)
