@@ -355,3 +355,48 @@ def test_report_out_that_is_a_file_is_exit_2(tmp_path, capsys):
     code, text = cli(["report", str(runs), "--out", str(target)], capsys)
     assert code == 2 and "is an existing file" in " ".join(text.split()) and "Traceback" not in text
     assert target.read_text() == "keep me"
+
+
+# ------------------------------------------------------------------ regress arguments and references
+def _other_settings(tmp: Path) -> list[str]:
+    from tests.helpers.runs import SEED_NOISE, STRATEGIES, make_reference, write_run
+
+    for strategy in STRATEGIES:  # the same preset name, other resolved settings (hash)
+        for seed in SEED_NOISE:
+            write_run(tmp / "runs", strategy, seed, setting_hash="other-pool-and-epochs")
+    return ["--reference", str(make_reference(tmp / "reference")), "--runs", str(tmp / "runs")]
+
+
+def _one_seed(tmp: Path) -> list[str]:
+    from tests.helpers.runs import STRATEGIES, write_run
+
+    for strategy in STRATEGIES:
+        write_run(tmp / "reference", strategy, 0)
+    return ["--reference", str(tmp / "reference"), "--runs", str(tmp / "reference")]
+
+
+def _args(*extra: str):
+    def write(tmp: Path) -> list[str]:
+        from tests.helpers.runs import make_reference
+
+        ref = str(make_reference(tmp / "reference"))
+        return ["--reference", ref, "--runs", ref, *extra]
+    return write
+
+
+REGRESS_ROWS = [
+    ("other settings, same preset", _other_settings, "other resolved settings than the reference"),
+    ("reference of one seed", _one_seed, "fewer than 2 complete seeds"),
+    ("--k -1", _args("--k", "-1"), "--k must be a finite number above 0"),
+    ("--k nan", _args("--k", "nan"), "--k must be a finite number above 0"),
+    ("--floor -1", _args("--floor", "-1"), "--floor must be a finite number of at least 0"),
+]
+
+
+@pytest.mark.parametrize("write, phrase", [r[1:] for r in REGRESS_ROWS], ids=[r[0] for r in REGRESS_ROWS])
+def test_regress_refuses(write, phrase, tmp_path, capsys):
+    args = write(tmp_path)
+    before = snapshot(tmp_path)
+    code, text = cli(["regress", *args], capsys)
+    assert code == 2 and phrase in " ".join(text.split()) and "Traceback" not in text
+    assert snapshot(tmp_path) == before
