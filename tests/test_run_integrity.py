@@ -245,3 +245,19 @@ def test_runs_of_one_seed_from_two_machines_are_refused(args, tmp_path, capsys):
     assert entropy.name in text and "Another CPU" in text and "Re-run the baselines" in text
     _other_machine(next(runs.glob("shapes-yolo-random-s0-*")))  # both now from that machine
     assert main(args(runs, tmp_path)) in (0, 1)
+
+
+def test_the_round0_cache_is_keyed_by_the_machine_and_the_run_id_is_not(tiny_cfg, tmp_path, monkeypatch):
+    import albench.loop as loop_module
+    from albench.results import hardware, machine_signature
+
+    cfg = tiny_cfg()
+    here = machine_signature()
+    assert set(here) <= set(hardware()) and here["processor"] and here["torch_build"]
+    loop = ActiveLearningLoop(cfg, tmp_path)
+    loop._setup()  # loads the data and builds the detector; trains nothing
+    labeled = dict.fromkeys(range(4))
+    key_here = loop._round0_path(labeled)
+    monkeypatch.setattr(loop_module, "machine_signature", lambda: {**here, "processor": "Another CPU"})
+    assert loop._round0_path(labeled) != key_here
+    assert tiny_cfg().run_id() == cfg.run_id() and tiny_cfg().config_hash() == cfg.config_hash()
