@@ -26,11 +26,17 @@ from albench.lab import FINETUNE_THREADS, Lab, LabWorkers, default_workers
 from albench.lock import run_lock
 from albench.pool import LabelState, Oracle, ids_sha256
 from albench.progress import Reporter
-from albench.results import (atomic_write_json, command_line, git_commit, hardware, now_iso,
+from albench.results import (atomic_write_json, command_line, git_commit, hardware,
+                             machine_signature, now_iso,
                              package_versions, round_row)
 from albench.runfolder import RunFolder, out_of_space
 from albench.runstate import check_fingerprint, source_stats, sources_unchanged
 from albench.strategy import Meter, ModelView, Selection, SelectionContext, build_strategy
+
+
+REPRODUCIBLE_ON = ("bit-reproducible on this processor and build (hardware: processor, "
+                   "cpu_capability, torch, torch_build) at the same torch_threads; another "
+                   "processor or build gives other round-0 models")
 
 
 def stream(seed: int, *key: int) -> np.random.SeedSequence:
@@ -104,7 +110,8 @@ class ActiveLearningLoop:
         return {
             "run_id": self.cfg.run_id(), "status": status, "config": self.cfg.to_dict(),
             "config_hash": self.cfg.config_hash(), "setting_hash": self.cfg.setting_hash(),
-            "determinism": self.determinism, "label": self.cfg.strategy,
+            "determinism": {**self.determinism, "reproducible_on": REPRODUCIBLE_ON},
+            "label": self.cfg.strategy,
             "upper_bound": bool(self.strategy.uses_true_labels),
             "lab": {"workers": self.lab_workers.workers,
                     "threads_per_finetune": FINETUNE_THREADS},
@@ -148,7 +155,8 @@ class ActiveLearningLoop:
     def _round0_path(self, labeled: dict) -> Path:
         parts = {"dataset": self.ds.fingerprint(), "recipe": self.backend.recipe(),
                  "labeled": ids_sha256(np.fromiter(labeled, np.int64)),
-                 "seed": model_seed(self.cfg.seed, 0), "device": self.cfg.device}
+                 "seed": model_seed(self.cfg.seed, 0), "device": self.cfg.device,
+                 "machine": machine_signature()}  # CPU kernels differ by processor and build
         if self.determinism.get("effective") == "on" and self.cfg.device != "cpu":
             parts["deterministic"] = "on"  # a strict run never loads a non-strict model
         key = json.dumps(parts, sort_keys=True)

@@ -3,20 +3,22 @@
 Rule. For every (setting, strategy) in the reference, let ``m`` be the reference mean over
 seeds of the per-run AUBC of AP50 (see :func:`albench.stats.aubc`) and
 ``se = s / sqrt(n)`` its standard error (``s`` the sample standard deviation over the
-``n`` reference seeds, 0 for a single seed). The fresh runs pass when their mean AUBC lies
-in ``[m - h, m + h]`` with ``h = max(k * se, floor)`` (defaults ``k = 3``, ``floor = 0.01``,
-AP units).
+``n`` reference seeds; a reference needs at least 2 seeds per strategy). The fresh runs pass
+when their mean AUBC lies in ``[m - h, m + h]`` with ``h = max(k * se, floor)`` (defaults
+``k = 3``, ``floor = 0.002``, AP units).
 
 Why: the spread over seeds is the noise a correct re-run shows anyway, so it sets the
 band's width; ``k = 3`` standard errors keeps false alarms rare while catching shifts
 larger than the seed noise. The floor stops a reference whose seeds agree exactly (zero
-spread) from failing on floating-point or library-version noise.
+spread) from failing on floating-point noise; it is kept below the distances between the
+committed reference's strategies (docs/reports.md gives the numbers) so that it never hides a
+strategy that became random.
 
 Status per row: ``ok`` (inside the band), ``outside`` (a failure), ``missing`` (the
 reference strategy has no fresh complete run: a failure) and ``new`` (a fresh strategy the
 reference lacks: reported, not a failure). Settings are matched by (dataset, backend,
-preset); the setting hash is preferred when it matches and a warning says when it does not
-(versions or configuration changed). Per-round differences of the mean AP50 curves (fresh
+preset) and must have the same setting hash: fresh runs of the same preset name made with
+another pool, budget or epochs are refused (a ConfigError), not compared. Per-round differences of the mean AP50 curves (fresh
 minus reference) are reported alongside, with the largest in absolute value.
 """
 
@@ -46,6 +48,9 @@ __all__ = ["RegressResult", "compare", "format_result", "packaged_reference", "r
 
 STATUSES = ("ok", "outside", "missing", "new")
 FAILING = ("outside", "missing")
+DEFAULT_K = 3.0
+DEFAULT_FLOOR = 0.002
+MIN_SEEDS = 2
 
 
 @dataclass
@@ -55,7 +60,7 @@ class RegressResult:
     rows: list[dict[str, Any]]
     warnings: list[str] = field(default_factory=list)
     k: float = 3.0
-    floor: float = 0.01
+    floor: float = DEFAULT_FLOOR
 
     @property
     def ok(self) -> bool:
@@ -96,26 +101,43 @@ def _new_row(setting: str, new: StrategyCurves) -> dict[str, Any]:
                 n_fresh=len(new.seeds), upper_bound=new.upper_bound)
 
 
-def _match(
-    ref_key: SettingKey, fresh_keys: list[SettingKey], warnings: list[str]
-) -> SettingKey | None:
+def _match(ref_key: SettingKey, fresh_keys: list[SettingKey]) -> SettingKey | None:
     same = [f for f in fresh_keys if f.name == ref_key.name]
     for f in same:
         if f.setting_hash == ref_key.setting_hash:
             return f
-    if len(same) == 1:
-        warnings.append(
-            f"{ref_key.name}: setting hash differs (reference {ref_key.setting_hash or '—'}, "
-            f"fresh {same[0].setting_hash or '—'}); versions or configuration changed, "
-            "compared anyway."
-        )
-        return same[0]
     if same:
-        warnings.append(
-            f"{ref_key.name}: {len(same)} fresh settings and none has the reference's hash "
-            f"{ref_key.setting_hash}; cannot tell which to compare, so it counts as missing."
+        hashes = ", ".join(sorted(f.setting_hash or "—" for f in same))
+        raise ConfigError(
+            f"The fresh runs of {ref_key.name} were made with other resolved settings than the "
+            f"reference (setting hash {hashes} against the reference's "
+            f"{ref_key.setting_hash or '—'}): the pool, budget, epochs or library versions "
+            "differ under the same preset name, so their curves cannot be held to the "
+            "reference's band. Re-run the reference's own sweep (`python -m albench regress` "
+            "without --runs), or rebuild the reference with --rebuild on these settings."
         )
     return None
+
+
+def check_arguments(k: float, floor: float) -> None:
+    """Raise :class:`ConfigError` unless ``k`` is finite and > 0 and ``floor`` finite, >= 0."""
+    if not (isinstance(k, (int, float)) and math.isfinite(k) and k > 0):
+        raise ConfigError(f"--k must be a finite number above 0 (standard errors), not {k!r}. "
+                          f"Give it as --k 3 (default {DEFAULT_K:g}).")
+    if not (isinstance(floor, (int, float)) and math.isfinite(floor) and floor >= 0):
+        raise ConfigError(f"--floor must be a finite number of at least 0 (AP units), not "
+                          f"{floor!r}. Give it as --floor 0.002 (default {DEFAULT_FLOOR:g}).")
+
+
+def _check_seeds(ref_key: SettingKey, curves: dict[str, StrategyCurves]) -> None:
+    few = {n: len(c.seeds) for n, c in curves.items() if len(c.seeds) < MIN_SEEDS}
+    if few:
+        names = ", ".join(f"{n} ({s} seed{'s' if s != 1 else ''})" for n, s in sorted(few.items()))
+        raise ConfigError(
+            f"The reference of {ref_key.name} has fewer than {MIN_SEEDS} complete seeds for "
+            f"{names}: with one seed there is no spread to set the band from. Add seeds to "
+            "the reference's sweep.yaml and rebuild it with --rebuild."
+        )
 
 
 def _reproducibility_warnings(*sets: Any) -> list[str]:
@@ -135,25 +157,35 @@ def _reproducibility_warnings(*sets: Any) -> list[str]:
 
 
 def compare(
-    reference_dir: str | Path, runs_dir: str | Path, k: float = 3.0, floor: float = 0.01
+    reference_dir: str | Path, runs_dir: str | Path, k: float = DEFAULT_K,
+    floor: float = DEFAULT_FLOOR,
 ) -> RegressResult:
     """Compare the complete runs in ``runs_dir`` with those in ``reference_dir``.
 
     See the module docstring for the rule. Raises :class:`albench.errors.ConfigError` when
-    either folder holds no usable run.
+    either folder holds no usable run, a reference strategy has fewer than 2 seeds, the
+    fresh runs' setting hash differs from the reference's, or ``k``/``floor`` are invalid.
     """
+    check_arguments(k, floor)
     ref_set, fresh_set = load_runs(reference_dir), load_runs(runs_dir)
     require_runs(ref_set, False)
     require_runs(fresh_set, False)
     warnings = [f"{name}: skipped {len(s.skipped)} run(s) that are not complete or unreadable."
                 for name, s in (("reference", ref_set), ("fresh", fresh_set)) if s.skipped]
     warnings += _reproducibility_warnings(ref_set, fresh_set)
+    machines = [sorted({r.machine for r in s.runs}) for s in (ref_set, fresh_set)]
+    if machines[0] != machines[1]:
+        warnings.append(f"The reference was made on {'; '.join(machines[0])} and the fresh runs "
+                        f"on {'; '.join(machines[1])}: CPU kernels differ by processor and "
+                        "torch build, so their round-0 models differ and the curves move by "
+                        "more than seed noise alone.")
     ref_groups, fresh_groups = group_settings(ref_set.runs), group_settings(fresh_set.runs)
     rows: list[dict[str, Any]] = []
     used: set[SettingKey] = set()
     for ref_key, ref_runs in ref_groups.items():
-        fresh_key = _match(ref_key, list(fresh_groups), warnings)
+        fresh_key = _match(ref_key, list(fresh_groups))
         ref_curves = _curves(ref_runs)
+        _check_seeds(ref_key, ref_curves)
         fresh_curves = _curves(fresh_groups[fresh_key]) if fresh_key else {}
         if fresh_key:
             used.add(fresh_key)
@@ -189,7 +221,10 @@ def _num(value: float, fmt: str = ".4f") -> str:
 def format_result(result: RegressResult) -> str:
     """The result as plain text holding a Markdown table, verdict first."""
     fails = result.failures
-    verdict = "PASS" if result.ok else f"FAIL ({len(fails)} of {len(result.rows)} rows)"
+    seeds = sorted({(r["n_ref"], r["n_fresh"]) for r in result.rows if r["status"] != "new"})
+    seeds_text = ", ".join(f"{a}/{b}" for a, b in seeds) or "—"
+    verdict = (f"PASS ({len(result.rows)} rows, seeds reference/fresh {seeds_text})" if result.ok
+               else f"FAIL ({len(fails)} of {len(result.rows)} rows)")
     lines = [
         f"Regression check: {verdict}",
         "",

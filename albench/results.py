@@ -262,11 +262,34 @@ def git_commit() -> str:
     return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
 
 
-def hardware() -> dict[str, Any]:
+def _processor() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine_signature() -> dict[str, Any]:
+    """What CPU results are bit-reproducible on: the processor, the kernels torch picks for
+    it, the thread count and the torch build (version and a digest of its build config)."""
+    import hashlib
+
     import torch
 
+    build = hashlib.sha256(torch.__config__.show().encode()).hexdigest()[:16]
+    return {"processor": _processor(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+            "torch_build": build}
+
+
+def hardware() -> dict[str, Any]:
     info: dict[str, Any] = {"platform": platform.platform(), "machine": platform.machine(),
-                            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+                            "cpu_count": os.cpu_count(), **machine_signature()}
+    import torch
+
     if torch.cuda.is_available():
         info["cuda_device"] = torch.cuda.get_device_name(0)
         info["cuda_version"] = torch.version.cuda

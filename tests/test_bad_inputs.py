@@ -288,3 +288,115 @@ def test_bad_data_stop_the_run_before_any_training(write, phrase, out, tmp_path,
     assert phrase in " ".join(text.split()), text
     assert "Traceback" not in text
     assert snapshot(out) == before  # no run folder, no model: refused before any training
+
+
+# ------------------------------------------------------------------ damaged results folders
+def _cell(folder: Path, column: str, value: str) -> None:
+    import pandas as pd
+
+    frame = pd.read_csv(folder / "rounds.csv")
+    frame[column] = frame[column].astype(object)
+    frame.loc[1, column] = value
+    frame.to_csv(folder / "rounds.csv", index=False)
+
+
+RESULT_ROWS = [
+    # (id, damage one run folder, phrase the warning must hold)
+    ("non-numeric ap50", lambda f: _cell(f, "ap50", "abc"), "non-numeric or missing ap50 (row 2 'abc')"),
+    ("empty ap cell", lambda f: _cell(f, "ap", ""), "non-numeric or missing ap (row 2"),
+    ("manifest not JSON", lambda f: (f / "manifest.json").write_text("{oops"),
+     "manifest.json unreadable"),
+    ("rounds.csv lacks ap50", lambda f: (f / "rounds.csv").write_text("round,n_labeled,ap\n0,1,0.1\n"),
+     "rounds.csv lacks column(s) ap50"),
+    ("seed not a number", lambda f: (f / "manifest.json").write_text(json.dumps(
+        {**json.loads((f / "manifest.json").read_text()),
+         "config": {**json.loads((f / "manifest.json").read_text())["config"], "seed": "x"}})),
+     "seed 'x' is not a whole number"),
+]
+
+
+@pytest.mark.parametrize("command", ["report", "regress"])
+@pytest.mark.parametrize("damage, phrase", [r[1:] for r in RESULT_ROWS], ids=[r[0] for r in RESULT_ROWS])
+def test_damaged_results_are_skipped_with_a_warning(command, damage, phrase, tmp_path, capsys):
+    from tests.helpers.runs import make_reference
+
+    reference = make_reference(tmp_path / "reference")
+    runs = make_reference(tmp_path / "runs")
+    damage(runs / "entropy-s1")
+    args = (["report", str(runs), "--out", str(tmp_path / "rep")] if command == "report"
+            else ["regress", "--reference", str(reference), "--runs", str(runs)])
+    with pytest.warns(UserWarning) as caught:
+        code, text = cli(args, capsys)
+    messages = " ".join(str(w.message) for w in caught)
+    assert code == 0 and "Traceback" not in text
+    assert str(runs / "entropy-s1") in messages and phrase in " ".join(messages.split())
+    for other in runs.iterdir():  # every other folder is left as it was and still counted
+        if other.name != "entropy-s1":
+            assert str(other) not in messages
+
+
+def test_nothing_left_after_skipping_damaged_runs_is_exit_2(tmp_path, capsys):
+    from tests.helpers.runs import make_reference
+
+    runs = make_reference(tmp_path / "runs")
+    for folder in runs.iterdir():
+        _cell(folder, "ap50", "abc")
+    with pytest.warns(UserWarning):
+        code, text = cli(["report", str(runs), "--out", str(tmp_path / "rep")], capsys)
+    assert code == 2 and "none can be used" in " ".join(text.split()) and "Traceback" not in text
+
+
+def test_report_out_that_is_a_file_is_exit_2(tmp_path, capsys):
+    from tests.helpers.runs import make_reference
+
+    runs = make_reference(tmp_path / "runs")
+    target = tmp_path / "report.md"
+    target.write_text("keep me")
+    code, text = cli(["report", str(runs), "--out", str(target)], capsys)
+    assert code == 2 and "is an existing file" in " ".join(text.split()) and "Traceback" not in text
+    assert target.read_text() == "keep me"
+
+
+# ------------------------------------------------------------------ regress arguments and references
+def _other_settings(tmp: Path) -> list[str]:
+    from tests.helpers.runs import SEED_NOISE, STRATEGIES, make_reference, write_run
+
+    for strategy in STRATEGIES:  # the same preset name, other resolved settings (hash)
+        for seed in SEED_NOISE:
+            write_run(tmp / "runs", strategy, seed, setting_hash="other-pool-and-epochs")
+    return ["--reference", str(make_reference(tmp / "reference")), "--runs", str(tmp / "runs")]
+
+
+def _one_seed(tmp: Path) -> list[str]:
+    from tests.helpers.runs import STRATEGIES, write_run
+
+    for strategy in STRATEGIES:
+        write_run(tmp / "reference", strategy, 0)
+    return ["--reference", str(tmp / "reference"), "--runs", str(tmp / "reference")]
+
+
+def _args(*extra: str):
+    def write(tmp: Path) -> list[str]:
+        from tests.helpers.runs import make_reference
+
+        ref = str(make_reference(tmp / "reference"))
+        return ["--reference", ref, "--runs", ref, *extra]
+    return write
+
+
+REGRESS_ROWS = [
+    ("other settings, same preset", _other_settings, "other resolved settings than the reference"),
+    ("reference of one seed", _one_seed, "fewer than 2 complete seeds"),
+    ("--k -1", _args("--k", "-1"), "--k must be a finite number above 0"),
+    ("--k nan", _args("--k", "nan"), "--k must be a finite number above 0"),
+    ("--floor -1", _args("--floor", "-1"), "--floor must be a finite number of at least 0"),
+]
+
+
+@pytest.mark.parametrize("write, phrase", [r[1:] for r in REGRESS_ROWS], ids=[r[0] for r in REGRESS_ROWS])
+def test_regress_refuses(write, phrase, tmp_path, capsys):
+    args = write(tmp_path)
+    before = snapshot(tmp_path)
+    code, text = cli(["regress", *args], capsys)
+    assert code == 2 and phrase in " ".join(text.split()) and "Traceback" not in text
+    assert snapshot(tmp_path) == before

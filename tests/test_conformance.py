@@ -24,7 +24,7 @@ from albench.errors import ConfigError, OracleError
 from albench.loop import ActiveLearningLoop
 from albench.pool import LabelState, Oracle
 from albench.results import read_jsonl, read_rows
-from albench.strategy import available, build_strategy, strategy_options
+from albench.strategy import Selection, Strategy, available, build_strategy, strategy_options
 from tests.helpers.fakes import FAST, POOL, annotations, context, label_state
 
 NAMES = sorted(available())
@@ -97,21 +97,54 @@ def test_no_access_to_unlabeled_ground_truth(name: str):
         oracle.label(state.unlabeled[:1])
 
 
+def _changed_truth_selections(make_strategy, state: LabelState, budget: int = 6):
+    """The selections of ``make_strategy()`` under the fixture's ground truth and under one
+    where every unlabeled image's truth is another draw (images that held no object now
+    hold some and the other way round); the labeled images keep theirs."""
+    strategy = make_strategy()
+    base = strategy.select(context(state, strategy=strategy), budget)
+    changed = annotations(1)
+    for i in state.labeled:
+        changed[int(i)] = annotations(0)[int(i)]
+    strategy = make_strategy()
+    ctx = context(state, strategy=strategy)
+    ctx.lab._label = Oracle(changed, state).label
+    return base, strategy.select(ctx, budget)
+
+
+def test_the_fixture_changes_which_unlabeled_images_are_empty():
+    state = label_state(20)
+    empty = {s: {int(i) for i in state.unlabeled if len(annotations(s)[int(i)].boxes) == 0}
+             for s in (0, 1)}
+    assert empty[0] and empty[1] and empty[0] != empty[1]
+    assert any(len(a.boxes) >= 10 for a in annotations(0).values())
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_selection_ignores_the_labels_of_images_it_was_never_given(name: str):
     """Changing the ground truth of the unlabeled images changes no selection (and the
     labels of labeled images do reach strategies that train: the check has teeth)."""
-    state = label_state(20)
-    base = select(name, state, 6)
-    changed = annotations(1)
-    for i in state.labeled:
-        changed[int(i)] = annotations(0)[int(i)]
-    ctx = context(state)
-    ctx.lab._label = Oracle(changed, state).label
-    again = make(name).select(ctx, 6)
+    base, again = _changed_truth_selections(lambda: make(name), label_state(20))
     assert base.ids.tolist() == again.ids.tolist()
     if base.scores is not None:
         assert np.array_equal(base.scores, again.scores)
+
+
+class SkipsEmptyImages(Strategy):
+    """A leak: reads the ground truth behind the lab only to leave out images without objects,
+    then picks at random among the rest."""
+
+    name = "skips-empty-images"
+
+    def select(self, ctx, budget):
+        truth = ctx.lab._label.__self__._annotations
+        nonempty = np.array([i for i in ctx.unlabeled if len(truth[int(i)].boxes)], np.int64)
+        return Selection(ctx.rng.choice(nonempty, size=min(budget, len(nonempty)), replace=False))
+
+
+def test_the_leak_check_catches_a_strategy_that_skips_empty_images():
+    base, again = _changed_truth_selections(SkipsEmptyImages, label_state(20))
+    assert base.ids.tolist() != again.ids.tolist()
 
 
 @pytest.mark.parametrize("name", NAMES)

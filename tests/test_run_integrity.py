@@ -188,3 +188,76 @@ def test_rows_with_an_unknown_key_are_refused(tmp_path):
     assert read_rows(tmp_path / "rounds.csv")[0]["round"] == "0"
     with pytest.raises(ValueError):
         write_rows(tmp_path / "rounds.csv", [{**row, "n_labelled": 3}])
+
+
+# ------------------------------------------------------------------ runs paired only when comparable
+def _other_machine(run: Path) -> None:
+    """Make ``run`` look re-run on another processor: its round-0 AP50 and hardware differ."""
+    import pandas as pd
+
+    frame = pd.read_csv(run / "rounds.csv")
+    frame.loc[frame["round"] == 0, "ap50"] = 0.1412
+    frame.to_csv(run / "rounds.csv", index=False)
+    manifest = json.loads((run / "manifest.json").read_text())
+    manifest["hardware"] = {**manifest["hardware"], "processor": "Another CPU"}
+    (run / "manifest.json").write_text(json.dumps(manifest))
+
+
+def _committed(tmp: Path, names: list[str]) -> Path:
+    import shutil
+
+    folder = tmp / "runs"
+    for name in names:
+        src = next((ROOT / "results" / "quick").glob(f"{name}-*"))
+        shutil.copytree(src, folder / src.name)
+    return folder
+
+
+def test_committed_runs_at_a_seed_share_their_round0_fingerprint():
+    from albench.report import load_runs
+
+    for name in ("quick", "reference", "mgral-ablations", "mgral-ablations-quick"):
+        runs = load_runs(ROOT / "results" / name).runs
+        assert all(r.round0 for r in runs)
+        groups = {(r.seed, r.requires) for r in runs}
+        assert len({(r.seed, r.requires, r.round0) for r in runs}) == len(groups) < len(runs)
+
+
+PAIRING_ROWS = [
+    ("report", lambda runs, tmp: ["report", str(runs), "--out", str(tmp / "rep")]),
+    ("regress", lambda runs, tmp: ["regress", "--reference", str(ROOT / "results" / "quick"),
+                                   "--runs", str(runs)]),
+]
+
+
+@pytest.mark.parametrize("args", [r[1] for r in PAIRING_ROWS], ids=[r[0] for r in PAIRING_ROWS])
+def test_runs_of_one_seed_from_two_machines_are_refused(args, tmp_path, capsys):
+    from albench.cli import main
+
+    runs = _committed(tmp_path, ["shapes-yolo-random-s0", "shapes-yolo-entropy-s0",
+                                 "shapes-yolo-random-s1", "shapes-yolo-entropy-s1"])
+    entropy = next(runs.glob("shapes-yolo-entropy-s0-*"))
+    _other_machine(entropy)
+    code = main(args(runs, tmp_path))
+    text = " ".join(capsys.readouterr().err.split())
+    assert code == 2 and "Traceback" not in text
+    assert "did not start from the same round-0 model" in text and "seed 0" in text
+    assert entropy.name in text and "Another CPU" in text and "Re-run the baselines" in text
+    _other_machine(next(runs.glob("shapes-yolo-random-s0-*")))  # both now from that machine
+    assert main(args(runs, tmp_path)) in (0, 1)
+
+
+def test_the_round0_cache_is_keyed_by_the_machine_and_the_run_id_is_not(tiny_cfg, tmp_path, monkeypatch):
+    import albench.loop as loop_module
+    from albench.results import hardware, machine_signature
+
+    cfg = tiny_cfg()
+    here = machine_signature()
+    assert set(here) <= set(hardware()) and here["processor"] and here["torch_build"]
+    loop = ActiveLearningLoop(cfg, tmp_path)
+    loop._setup()  # loads the data and builds the detector; trains nothing
+    labeled = dict.fromkeys(range(4))
+    key_here = loop._round0_path(labeled)
+    monkeypatch.setattr(loop_module, "machine_signature", lambda: {**here, "processor": "Another CPU"})
+    assert loop._round0_path(labeled) != key_here
+    assert tiny_cfg().run_id() == cfg.run_id() and tiny_cfg().config_hash() == cfg.config_hash()

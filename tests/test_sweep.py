@@ -120,6 +120,25 @@ def test_same_sweep_again_skips_every_run(swept):
     assert files(out) == before
 
 
+def test_complete_runs_of_another_machine_are_not_paired_with_new_ones(swept, tmp_path):
+    out, configs, *_ = swept
+    copy = Path(shutil.copytree(out, tmp_path / "copy"))
+    baseline = next(c for c in configs if c.strategy == "random" and c.seed == 0)
+    newcomer = next(c for c in configs if c.strategy != "random" and c.seed == 0)
+    shutil.rmtree(copy / newcomer.run_id())
+    redone = {o.run_id: o.status for o in run_sweep(configs, copy, quiet=True)}
+    assert redone[newcomer.run_id()] == "complete"  # made on this machine: reused and paired
+    shutil.rmtree(copy / newcomer.run_id())
+    manifest_path = copy / baseline.run_id() / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["hardware"]["processor"] = "Another CPU"
+    manifest_path.write_text(json.dumps(manifest))
+    before = files(copy)
+    with pytest.raises(ConfigError, match="made on another machine or torch build"):
+        run_sweep(configs, copy, quiet=True)
+    assert files(copy) == before
+
+
 def test_interrupted_run_is_resumed(swept):
     out, configs, *_ = swept
     target = out / configs[-1].run_id()

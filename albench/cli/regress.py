@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from albench.errors import ConfigError
-from albench.regress import (INSTALLED_REFERENCE, compare, format_result, packaged_reference,
-                             rebuild_reference, reference_configs)
+from albench.regress import (DEFAULT_FLOOR, DEFAULT_K, INSTALLED_REFERENCE, check_arguments,
+                             compare, format_result, packaged_reference, rebuild_reference,
+                             reference_configs)
 from albench.sweep import run_sweep
 
 
@@ -28,8 +29,10 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--fresh", default="results/runs/regress",
                    help="where re-run sweeps go (default: results/runs/regress)")
     p.add_argument("--workers", type=int, default=1, help="parallel runs of the re-run sweep")
-    p.add_argument("--k", type=float, default=3.0, help="band half-width in standard errors (3)")
-    p.add_argument("--floor", type=float, default=0.01, help="smallest band half-width (0.01)")
+    p.add_argument("--k", default=str(DEFAULT_K),
+                   help=f"band half-width in standard errors, finite and > 0 ({DEFAULT_K:g})")
+    p.add_argument("--floor", default=str(DEFAULT_FLOOR),
+                   help=f"smallest band half-width in AP, finite and >= 0 ({DEFAULT_FLOOR:g})")
     p.add_argument("--out", help="also write the result to this Markdown file")
     p.add_argument("--rebuild", action="store_true",
                    help="regenerate the reference itself from its sweep file, then stop")
@@ -37,7 +40,17 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(func=cmd_regress)
 
 
+def _number(flag: str, text: Any) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ConfigError(f"{flag} must be a number, not {text!r}. Give it as {flag} 3 "
+                          "(see python -m albench regress --help).") from None
+
+
 def cmd_regress(args: argparse.Namespace) -> int:
+    k, floor = _number("--k", args.k), _number("--floor", args.floor)
+    check_arguments(k, floor)
     reference = Path(args.reference) if args.reference else packaged_reference()
     if args.rebuild:
         if not args.reference and reference.name == INSTALLED_REFERENCE:
@@ -53,7 +66,7 @@ def cmd_regress(args: argparse.Namespace) -> int:
         failed = [o for o in outcomes if o.status == "failed"]
         for o in failed:
             print(f"run {o.run_id} failed: {o.error}")
-    result = compare(reference, runs, k=args.k, floor=args.floor)
+    result = compare(reference, runs, k=k, floor=floor)
     text = format_result(result)
     print(text, end="")
     if args.out:

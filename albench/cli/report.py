@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
+from albench.errors import ConfigError
 from albench.report import write_report
 
 
@@ -22,6 +24,12 @@ def add_parser(sub: Any) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(
+            f"--out {args.out} is an existing file, but the report is a folder (index.md, "
+            "figures and tables). Pass a folder path, e.g. --out reports/quick, or move the "
+            "file away."
+        )
     index = write_report(args.results, args.out, include_incomplete=args.include_incomplete)
     print(f"report written: {index}")
     return 0

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import pandas as pd
 
 from albench.errors import ConfigError
@@ -58,6 +60,9 @@ class Run:
     upper_bound: bool
     config: dict[str, Any]
     rounds: pd.DataFrame  # sorted by round
+    round0: str | None = None  # see round0_fingerprint
+    requires: tuple[str, ...] = ()  # strategy_requires: these change the round-0 model
+    machine: str = "an unrecorded machine"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,32 @@ class SkippedRun:
     path: Path
     run_id: str
     reason: str
+    damaged: bool = False  # the folder is broken (not merely unfinished or a duplicate)
+
+
+def _bad_cells(rounds: pd.DataFrame) -> str:
+    """'' when every required cell of ``rounds`` is a finite number, else what is wrong
+    (the column and the first rows), converting the required columns in place."""
+    problems = []
+    for column in REQUIRED_COLUMNS:
+        values = pd.to_numeric(rounds[column], errors="coerce")
+        wrong = rounds.index[~np.isfinite(values.to_numpy(float))]
+        if len(wrong):
+            shown = ", ".join(f"row {i + 1} {rounds[column].iloc[i]!r}" for i in wrong[:3])
+            problems.append(f"non-numeric or missing {column} ({shown})")
+        rounds[column] = values
+    return "; ".join(problems)
+
+
+def warn_damaged(runset: "RunSet") -> None:
+    """One warning paragraph per damaged run folder of ``runset`` (the others are used)."""
+    for s in runset.skipped:
+        if s.damaged:
+            warnings.warn(
+                f"Skipped the damaged run folder {runset.root / s.path}: {s.reason}. The other "
+                "runs are used. Re-run that run (the same `python -m albench run` command; "
+                "delete the folder first if its files are broken) or move it out of "
+                f"{runset.root}.", stacklevel=3)
 
 
 @dataclass
@@ -88,7 +119,7 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
         if not isinstance(manifest, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        return SkippedRun(rel, folder.name, f"manifest.json unreadable ({exc})")
+        return SkippedRun(rel, folder.name, f"manifest.json unreadable ({exc})", damaged=True)
     run_id = str(manifest.get("run_id") or folder.name)
     status = str(manifest.get("status", "missing"))
     config = manifest.get("config") or {}
@@ -98,12 +129,16 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
     try:
         rounds = pd.read_csv(csv)
     except (OSError, ValueError) as exc:  # pandas' EmptyDataError/ParserError are ValueErrors
-        return SkippedRun(rel, run_id, f"rounds.csv unreadable ({exc})")
+        return SkippedRun(rel, run_id, f"rounds.csv unreadable ({exc})", damaged=True)
     missing = [c for c in REQUIRED_COLUMNS if c not in rounds.columns]
     if missing:
-        return SkippedRun(rel, run_id, f"rounds.csv lacks column(s) {', '.join(missing)}")
+        return SkippedRun(rel, run_id, f"rounds.csv lacks column(s) {', '.join(missing)}",
+                          damaged=True)
     if rounds.empty:
         return SkippedRun(rel, run_id, f"status '{status}', rounds.csv has no rounds yet")
+    bad = _bad_cells(rounds)
+    if bad:
+        return SkippedRun(rel, run_id, f"rounds.csv has {bad}", damaged=True)
 
     def field_of(name: str) -> Any:
         value = config.get(name)
@@ -118,24 +153,87 @@ def _read_run(manifest_path: Path, root: Path) -> Run | SkippedRun:
     dataset = dataset or (manifest.get("dataset") or {}).get("name") or field_of("dataset")
     strategy = manifest.get("label") or config.get("label") or field_of("strategy")
     if seed is None or dataset is None or strategy is None:
-        return SkippedRun(rel, run_id, "manifest names no dataset, strategy or seed")
+        return SkippedRun(rel, run_id, "manifest names no dataset, strategy or seed", damaged=True)
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        return SkippedRun(rel, run_id, f"seed {seed!r} is not a whole number", damaged=True)
     key = SettingKey(
         str(dataset),
         str(field_of("backend") or "?"),
         str(field_of("preset") or "?"),
         str(manifest.get("setting_hash") or ""),
     )
+    rounds = rounds.sort_values("round").reset_index(drop=True)
     return Run(
         run_id=run_id,
+        round0=round0_fingerprint(rounds) if manifest.get("hardware") else None,
+        requires=tuple(str(r) for r in manifest.get("strategy_requires") or ()),
+        machine=_machine(manifest.get("hardware")),
         path=rel,
         status=status,
         key=key,
         strategy=str(strategy),
-        seed=int(seed),
+        seed=seed,
         upper_bound=bool(manifest.get("upper_bound", False)),
         config=config,
-        rounds=rounds.sort_values("round").reset_index(drop=True),
+        rounds=rounds,
     )
+
+
+def round0_fingerprint(rounds: pd.DataFrame) -> str | None:
+    """sha256 of round 0's ``ap``, ``ap50`` and ``per_class_ap`` as rounds.csv holds them:
+    runs of one setting and seed start from the same round-0 model (unless a strategy's
+    ``requires`` changes its training), so they share it; another processor or torch build
+    gives another. None when the run has no round 0 or no ``per_class_ap`` column (not
+    written by albench); :func:`load_runs` also leaves it None for a run whose manifest
+    records no ``hardware`` (a synthetic run, not made by the loop)."""
+    import hashlib
+
+    first = rounds[rounds["round"] == 0]
+    if first.empty or "per_class_ap" not in rounds.columns:
+        return None
+    row = first.iloc[0]
+    text = f"{float(row['ap'])!r}|{float(row['ap50'])!r}|{row['per_class_ap']}"
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _machine(hw: Any) -> str:
+    if not isinstance(hw, dict):
+        return "an unrecorded machine"
+    if "processor" in hw:
+        return (f"{hw['processor']} ({hw.get('cpu_capability', '?')}, torch {hw.get('torch', '?')}, "
+                f"{hw.get('torch_threads', '?')} threads)")
+    return f"{hw.get('platform', 'an unrecorded platform')}, {hw.get('torch_threads', '?')} threads"
+
+
+def check_paired(runs: Iterable[Run], root: Path) -> None:
+    """Raise :class:`ConfigError` when runs of one setting and seed (and the same strategy
+    ``requires``) started from different round-0 models: they were made on different
+    machines or builds, so comparing them seed by seed compares machines, not strategies."""
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        if run.round0 is not None:
+            groups.setdefault((run.key, run.seed, run.requires), []).append(run)
+    for (key, seed, _), group in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        prints = {run.round0 for run in group}
+        if len(prints) < 2:
+            continue
+        by_print: dict[str, list[Run]] = {}
+        for run in group:
+            by_print.setdefault(str(run.round0), []).append(run)
+        sides = "; ".join(
+            f"{', '.join(str(r.path) for r in rs[:3])}{' ...' if len(rs) > 3 else ''} "
+            f"(round-0 AP50 {float(rs[0].rounds['ap50'].iloc[0]):.4f}, made on {rs[0].machine})"
+            for rs in by_print.values())
+        raise ConfigError(
+            f"The runs of {key.name} seed {seed} in {root} did not start from the same round-0 "
+            f"model, so they cannot be compared strategy against strategy: {sides}. CPU "
+            "kernels differ by processor and torch build, so runs made on different machines "
+            "differ from round 0 on. Re-run the baselines on this machine into another folder "
+            "(`python -m albench sweep ... --out DIR`) and pass that folder, or pass a folder "
+            "whose runs were all made on one machine."
+        )
 
 
 def _options_text(options: Any) -> str:
@@ -168,8 +266,10 @@ def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunS
     Runs whose status is not ``complete`` are skipped unless ``include_incomplete``; runs
     without readable rounds are always skipped. Runs of one setting that share a label but
     differ in strategy options get the options appended to the label. Of two runs with the
-    same setting, strategy and seed the first by path is kept. Raises :class:`ConfigError`
-    when the folder does not exist or holds no run at all.
+    same setting, strategy and seed the first by path is kept. Damaged folders give a warning
+    each. Raises :class:`ConfigError` when the folder does not exist, holds no run at all,
+    or holds runs of one setting and seed that started from different round-0 models
+    (:func:`check_paired`).
     """
     root = Path(results_dir)
     if not root.is_dir():
@@ -204,7 +304,10 @@ def load_runs(results_dir: str | Path, include_incomplete: bool = False) -> RunS
         else:
             seen[(run.key, run.strategy, run.seed)] = run
             runs.append(run)
-    return RunSet(root, runs, skipped)
+    runset = RunSet(root, runs, skipped)
+    warn_damaged(runset)
+    check_paired(runs, root)
+    return runset
 
 
 def require_runs(runset: RunSet, include_incomplete: bool) -> None:

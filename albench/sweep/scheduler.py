@@ -14,7 +14,7 @@ from albench.errors import ConfigError
 from albench.sweep.display import _Display, summary_table
 from albench.sweep.executors import Inline, Pool, Ray
 from albench.sweep.gpu import check_gpu_fit
-from albench.sweep.single import SweepOutcome, failed_outcome, finished
+from albench.sweep.single import SweepOutcome, check_reuse, failed_outcome, finished
 
 
 def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", workers: int = 1,
@@ -36,6 +36,7 @@ def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", 
     unique = {cfg.run_id(): cfg for cfg in configs}
     outcomes = {run_id: finished(cfg, out) for run_id, cfg in unique.items()}
     todo = [cfg for run_id, cfg in unique.items() if outcomes[run_id] is None]
+    check_reuse(list(unique.values()), out, todo)
     if todo and not ray_address:  # a Ray cluster's GPUs are not this machine's
         check_gpu_fit(todo, executor, workers, gpu_mem_per_run, gpus_per_run)
     groups: dict[tuple[str, int], list[RunConfig]] = {}

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Sequence
 
 from albench.config import RunConfig
-from albench.errors import AlbenchError
-from albench.results import read_rows, run_complete
+from albench.errors import AlbenchError, ConfigError
+from albench.results import machine_signature, read_rows, run_complete
 
 
 @dataclass
@@ -64,3 +64,31 @@ def finished(cfg: RunConfig, out: Path) -> SweepOutcome | None:
 def exit_code(outcomes: Sequence[SweepOutcome]) -> int:
     """1 when any run of the sweep failed, else 0."""
     return 1 if any(o.status == "failed" for o in outcomes) else 0
+
+
+def check_reuse(configs: Sequence[RunConfig], out: Path, todo: Sequence[RunConfig]) -> None:
+    """Raise :class:`ConfigError` when a run still to do would be paired with complete runs
+    of its setting and seed in ``out`` made on another machine or torch build (or one that
+    was not recorded): its round-0 model would differ from theirs, so the comparison would
+    be of machines, not strategies."""
+    import json
+
+    here = machine_signature()
+    pending = {(cfg.setting_hash(), cfg.seed) for cfg in todo}
+    for cfg in configs:
+        if (cfg.setting_hash(), cfg.seed) not in pending or not run_complete(out / cfg.run_id()):
+            continue
+        try:
+            hw = json.loads((out / cfg.run_id() / "manifest.json").read_text()).get("hardware")
+        except (OSError, ValueError, AttributeError):
+            hw = None
+        there = {k: (hw or {}).get(k) for k in here} if isinstance(hw, dict) else {}
+        if there != here:
+            raise ConfigError(
+                f"{out / cfg.run_id()} is complete but was made on another machine or torch "
+                f"build ({there or 'not recorded'}; this one: {here}); new runs of its setting "
+                f"and seed {cfg.seed} would start from another round-0 model, so a new strategy "
+                "would be compared with baselines it does not share round 0 with. Run the whole "
+                "sweep on this machine into another folder (--out DIR), or add the new runs on "
+                "the machine that made this folder."
+            )

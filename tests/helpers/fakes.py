@@ -25,6 +25,7 @@ from albench.pool import LabelState, Oracle
 from albench.strategy import Meter, ModelView, SelectionContext, available
 
 POOL = np.arange(60) * 3 + 5  # sorted, non-contiguous ids
+BOX_COUNTS = (0, 0, 1, 2, 3, 12)  # boxes per image, drawn uniformly: a third are empty
 # Small settings for strategies whose defaults are expensive.
 FAST = {"mgral": {"iterations": 15, "hidden": 16, "groups": 3, "samples": 4}}
 
@@ -38,11 +39,12 @@ class _Images:
 
 
 def annotations(salt: int = 0) -> dict[int, Annotation]:
-    """Ground truth of every :data:`POOL` image (1-3 boxes, 5 classes), derived from ``salt``."""
+    """Ground truth of every :data:`POOL` image (0, 1-3 or 12 boxes, 5 classes: some images
+    hold no object and some many), derived from ``salt``."""
     out = {}
     for i in POOL:
         rng = np.random.default_rng([salt, 9, int(i)])
-        k = int(rng.integers(1, 4))
+        k = int(rng.choice(BOX_COUNTS))
         xy = rng.uniform(0, 50, (k, 2))
         boxes = np.concatenate([xy, xy + rng.uniform(5, 40, (k, 2))], 1).astype(np.float32)
         out[int(i)] = Annotation(boxes, rng.integers(0, 5, k), np.zeros(k, bool))
