@@ -18,8 +18,9 @@ Status per row: ``ok`` (inside the band), ``outside`` (a failure), ``missing`` (
 reference strategy has no fresh complete run: a failure) and ``new`` (a fresh strategy the
 reference lacks: reported, not a failure). Settings are matched by (dataset, backend,
 preset) and must have the same setting hash: fresh runs of the same preset name made with
-another pool, budget or epochs are refused (a ConfigError), not compared. Per-round differences of the mean AP50 curves (fresh
-minus reference) are reported alongside, with the largest in absolute value.
+another pool, budget or epochs are refused (a ConfigError), not compared. Per-round
+differences of the mean AP50 curves (fresh minus reference) are reported alongside, with the
+largest in absolute value.
 """
 
 from __future__ import annotations

@@ -140,9 +140,19 @@ def fig_curves(page: Page) -> None:
                    "95% paired interval (`albench.stats.paired_interval`).", ""]
 
 
+def _unpublished(page: Page) -> str:
+    """The figure's strategies with no published value at all, as a sentence ("" if none)."""
+    names = sorted(set(page.colors) - {r.strategy for r in page.refs})
+    if not names:
+        return ""
+    return (f"No published value of {', '.join(names)} exists in public text, so none is "
+            "drawn or compared.")
+
+
 def fig_references(page: Page) -> None:
     page.lines += ["## Figure 2: published values", ""]
     refs = page.refs
+    missing = _unpublished(page)
     ref_panels = [p for p in page.panels if figures.like_with_like(p, refs)]
     if ref_panels:
         figures.plot_references(page.panels, refs, page.out / "fig2_references", page.colors)
@@ -152,7 +162,7 @@ def fig_references(page: Page) -> None:
             "shape per paper; filled when the value is exact (printed in a table, the text or "
             "on a figure), hollow when read off a plot. The papers' detectors (SSD, RetinaNet) "
             "are not ours: compare shapes of curves and orderings, not absolute levels. "
-            "MGRAL's own numbers are not public, so no published MGRAL value is drawn.", "",
+            + missing, "",
             "### Reproduction gap", "",
             md_table(["Panel", "Paper", "Strategy", "Labeled", "Metric", "Published", "Exact",
                       "Detector (paper / ours)", "Ours (mean)", "Ours 95% interval",
@@ -162,7 +172,7 @@ def fig_references(page: Page) -> None:
             "compared; ours interpolated linearly between rounds when the labeled count falls "
             "between them (a share of the pool converted with the run's pool size). Where the "
             "detector column differs, the gap is a difference of recipe as much as of "
-            "strategy. MGRAL's own numbers are not public: the table has no MGRAL row.", ""]
+            "strategy. " + missing, ""]
         return
     protocols = [p.panel.protocol for p in page.panels if p.panel.protocol]
     fs = page.figset
@@ -170,8 +180,8 @@ def fig_references(page: Page) -> None:
     held = sorted({r.protocol for r in refs})
     if refs:
         page.lines += [f"`{where}` holds {len(refs)} published values ({sum(r.exact for r in refs)} "
-                       f"exact, the rest read off plots) for the protocols {', '.join(held)}; "
-                       "MGRAL's own numbers are not public, so none of them is MGRAL's.", ""]
+                       f"exact, the rest read off plots) for the protocols {', '.join(held)}. "
+                       + missing, ""]
         page.lines += [md_table(["Paper", "Detector", "Protocol", "Metric", "Strategy", "Values",
                                  "Labeled", "Published", "Exact"], published_rows(refs)), "",
                        "Published: the range of the values in points; Exact: how many of them "
