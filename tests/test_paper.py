@@ -62,7 +62,7 @@ def test_gap_table_is_our_mean_minus_the_published_value(drawn):
 
 def test_page_says_the_pixel_proxy_is_used_without_a_saved_model(drawn):
     _, page = drawn
-    assert "downsampled pixels" in page and "state/model.pt" in page
+    assert "downsampled pixels" in page and "state/round-NNNN/model.pt" in page
 
 
 def test_committed_references_parse_and_every_row_names_its_source():

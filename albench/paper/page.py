@@ -221,7 +221,7 @@ def fig_picks(page: Page) -> None:
         page.lines += [f"Panel {first.panel.id}, round {chosen.round}, seed {chosen.seed}. "
                        f"Embeddings: {chosen.embedding}.", ""]
         if chosen.model_run is None:
-            page.lines += ["No run of this panel kept its model (`state/model.pt`), so the map "
+            page.lines += ["No run of this panel kept its model (`state/round-NNNN/model.pt`), so the map "
                            "uses the pixel proxy and the grid draws ground-truth boxes; a run that "
                            "keeps `state/` gives the detector's embeddings and boxes instead.", ""]
     page.lines += [f"- {n}" for n in notes] + ([""] if notes else [])

@@ -1,7 +1,7 @@
 """Figure 3: what the strategies pick at one round.
 
 The map places pool images by t-SNE (scikit-learn) of their embeddings and marks each
-strategy's batch. Embeddings come from a run's saved model (``state/model.pt``, the run's
+strategy's batch. Embeddings come from a run's saved model (``state/round-NNNN/model.pt``, the run's
 latest model) when one is present; otherwise from a documented proxy, downsampled pixels
 (each image resized to 16 x 16 RGB, standardised, reduced by PCA to at most 50
 dimensions), which shows how the picks spread over image appearance rather than over the
@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from albench.errors import AlbenchError  # noqa: E402
+from albench.runfolder import RunFolder  # noqa: E402
 
 PROXY = "downsampled pixels (16 × 16 RGB, standardised, PCA to ≤ 50 dimensions)"
 
@@ -80,8 +81,8 @@ def _model(data: Any, seed: int, ds: Any, picks: Picks) -> Any:
     runs = sorted((r for r in data.runs if r.seed == seed),
                   key=lambda r: r.config.get("strategy") != "random")
     for run in runs:
-        path = data.root / run.path / "state" / "model.pt"
-        if not path.is_file():
+        path = RunFolder(data.root / run.path).model_path()
+        if path is None:
             continue
         try:
             from albench.backends import build_backend
@@ -91,7 +92,8 @@ def _model(data: Any, seed: int, ds: Any, picks: Picks) -> Any:
                                     cfg.get("backend_options") or {}, "cpu")
             backend.load(path)
             picks.model_run = run.run_id
-            picks.embedding = f"the saved model of {run.run_id} (state/model.pt: its latest model)"
+            where = path.relative_to(data.root / run.path)
+            picks.embedding = f"the saved model of {run.run_id} ({where}: its latest model)"
             return backend
         except Exception as exc:  # noqa: BLE001  (fall back to the proxy, say why)
             picks.notes.append(f"The saved model of {run.run_id} could not be used ({exc}); "
