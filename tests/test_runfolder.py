@@ -509,11 +509,16 @@ def test_yolo_killed_between_its_model_and_its_commit_resumes_to_the_uninterrupt
     import torch
 
     cfg = tiny_cfg(strategy="entropy", seed=3)
-    whole = ActiveLearningLoop(cfg, tmp_path / "whole").run()  # also caches round 0's model
     out = tmp_path / "killed"
     setting = [f"--{k}={getattr(cfg, k)}" for k in ("preset", "initial", "budget", "rounds")]
     setting += [f"--dataset-opt={k}={v}" for k, v in cfg.dataset_options.items()]
     setting += [f"--backend-opt={k}={v}" for k, v in cfg.backend_options.items()]
+    # the uninterrupted run in a process of its own, like the killed one: the same torch
+    # threads (part of the round-0 cache key), whatever earlier tests set in this process
+    subprocess.run([sys.executable, "-m", "albench", "run", "--strategy", "entropy", "--seed",
+                    "3", "--quiet", "--out", str(tmp_path / "whole"), *setting],
+                   env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True, capture_output=True)
+    whole = ActiveLearningLoop(cfg, tmp_path / "whole").run()  # finished: read back as it is
     cmd = [sys.executable, "-c", DIE_AT_COMMIT, str(out), "2", "run", "--strategy", "entropy",
            "--seed", "3", "--quiet", "--out", str(out), *setting]
     proc = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
