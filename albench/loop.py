@@ -98,6 +98,10 @@ class ActiveLearningLoop:
                                      cfg.backend_options, cfg.device)
         if self.strategy.requires:
             self.backend.enable(self.strategy.requires)
+        transfers = getattr(self.backend, "weights", list)()  # refuses a file that does not fit
+        self.weights = [t.as_dict() for t in transfers]
+        for t in transfers:
+            self.report.console.print(f"[green]pretrained[/green] {t.describe()}", highlight=False)
 
     def _initial_state(self) -> LabelState:
         state = LabelState(self.ds.pool_ids)
@@ -120,7 +124,8 @@ class ActiveLearningLoop:
                          "pool": int(len(ds.pool_ids)), "test": int(len(ds.test_ids)),
                          "last_round": self.last_round},
             "command": command_line(), "started_at": self.started_at,
-            "recipe": self.backend.recipe(), "versions": package_versions(),
+            "recipe": self.backend.recipe(), "weights": self.weights,
+            "versions": package_versions(),
             "git_commit": git_commit(), "hardware": hardware(),
             "dataset": {"name": ds.name, "fingerprint": ds.fingerprint(), "params": ds.params,
                         "warnings": ds.warnings, "classes": ds.classes,

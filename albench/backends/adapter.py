@@ -33,6 +33,7 @@ from albench.backends.base import BackendSpec, Detections, FitReport
 from albench.backends.loss_head import head_inputs, margin_ranking_loss
 from albench.backends.semi import UnlabeledStream, UnsupConfig, pseudo_annotations, ramp_weight
 from albench.backends.training import resolve_device, train
+from albench.backends.weights import Transfer, load_weights_file, sha256_file
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 
@@ -71,6 +72,7 @@ class BackendBase:
     name = ""
     capabilities: frozenset[str] = frozenset()
     deterministic_on_cuda = ""  # see albench.backends.base.Backend
+    weight_options: tuple[str, ...] = ()  # options that name local weights files
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         self.images = images
@@ -79,6 +81,7 @@ class BackendBase:
         self.device = resolve_device(device)
         self.features: frozenset[str] = frozenset()
         self.model: torch.nn.Module | None = None
+        self._transfers: dict[str, Transfer] = {}
         self._fresh_caches()
 
     def enable(self, features: frozenset[str]) -> None:
@@ -96,6 +99,27 @@ class BackendBase:
     def spec(self) -> BackendSpec:
         return BackendSpec(self.name, self.num_classes, dict(self.opts), str(self.device),
                            frozenset(self.features))
+
+    # ------------------------------------------------------------ local weights
+    def weights(self) -> list[Transfer]:
+        """What each local weights file gives a fresh model (tensors transferred, the
+        file's sha256), in option order; empty without weights. The first call builds one
+        model to count, which also refuses a file that does not fit before any training."""
+        given = [k for k in self.weight_options if self.opts.get(k)]
+        if given and any(k not in self._transfers for k in given):
+            self._build(0)
+        return [self._transfers[k] for k in given]
+
+    def _load_weights(self, module: torch.nn.Module, option: str, configured: str = "") -> None:
+        """``_build``'s loader: ``module`` gets the file of ``option``; the count is kept."""
+        self._transfers[option] = load_weights_file(module, Path(self.opts[option]), option,
+                                                    configured=configured)
+
+    def _weights_recipe(self) -> dict:
+        """``{option}_sha256`` of each weights file: a recipe (and so the round-0 cache key
+        and the manifest) names the bytes, not only a path."""
+        return {f"{k}_sha256": sha256_file(self.opts[k]) for k in self.weight_options
+                if self.opts.get(k)}
 
     # ------------------------------------------------------------ subclass hooks
     def _build(self, seed: int, load_files: bool = True) -> torch.nn.Module:
@@ -278,32 +302,7 @@ class BackendBase:
         or loading the clone leaves this one's model bitwise unchanged."""
         twin = copy.copy(self)
         twin.opts = dict(self.opts)
+        twin._transfers = dict(self._transfers)
         twin.model = copy.deepcopy(self.model) if self.model is not None else None
         twin._fresh_caches()
         return twin
-
-
-def load_weights_file(module: torch.nn.Module, path: Path, what: str = "weights") -> None:
-    """Load every tensor of a local checkpoint whose name and shape match ``module``.
-
-    Accepts a bare state_dict, a module, or a checkpoint dict holding one under
-    ``state_dict``, ``model`` or ``ema`` (ultralytics and torchvision files). Nothing is
-    downloaded; a missing file or one sharing no layer is a :class:`ConfigError`.
-    """
-    if not Path(path).is_file():
-        raise ConfigError(f"{what} file {path} does not exist. Pass a local file with "
-                          f"--backend-opt {what}=PATH; albench never downloads weights.")
-    blob = torch.load(path, map_location="cpu", weights_only=False)
-    for key in ("ema", "model", "state_dict"):
-        if isinstance(blob, dict) and blob.get(key) is not None:
-            blob = blob[key]
-            break
-    if isinstance(blob, torch.nn.Module):
-        blob = blob.float().state_dict()
-    own = module.state_dict()
-    match = {k: v for k, v in dict(blob).items()
-             if k in own and hasattr(v, "shape") and tuple(v.shape) == tuple(own[k].shape)}
-    if not match:
-        raise ConfigError(f"{what} file {path} shares no layer with the configured model "
-                          "(check the backend's model/arch option).")
-    module.load_state_dict(match, strict=False)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -42,7 +41,8 @@ from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import boxes as box_ops
 
-from albench.backends.adapter import BackendBase, BatchLoss, LossFn, Taps, load_weights_file
+from albench.backends.adapter import BackendBase, BatchLoss, LossFn, Taps
+from albench.backends.weights import require_file
 from albench.backends.base import Detections
 from albench.backends.loss_head import LossPredictionHead
 from albench.backends.semi import consistency_loss
@@ -85,6 +85,7 @@ class FasterRCNNBackend(BackendBase):
     name = "frcnn"
     options = OPTIONS
     capabilities = frozenset({"loss_head"})
+    weight_options = ("weights", "weights_backbone")
     deterministic_on_cuda = (
         "slow: deterministic mode is off under auto because an op not yet identified falls "
         "back to a very slow deterministic kernel (test inference 1.5 s -> ~20 s on one H100); "
@@ -92,10 +93,9 @@ class FasterRCNNBackend(BackendBase):
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
-        for key in ("weights", "weights_backbone"):
-            if self.opts[key] and not Path(self.opts[key]).is_file():
-                raise ConfigError(f"{key} file {self.opts[key]} does not exist. Pass a local file "
-                                  f"with --backend-opt {key}=PATH; albench never downloads weights.")
+        for key in self.weight_options:
+            if self.opts[key]:
+                require_file(self.opts[key], key)
 
     # ------------------------------------------------------------------ model
     def _build(self, seed: int, load_files: bool = True) -> torch.nn.Module:
@@ -120,7 +120,7 @@ class FasterRCNNBackend(BackendBase):
         norm = FrozenBatchNorm2d if pretrained else torch.nn.BatchNorm2d
         net = (resnet50 if resnet else mobilenet_v3_large)(weights=None, norm_layer=norm)
         if o["weights_backbone"] and load_files:
-            load_weights_file(net, Path(o["weights_backbone"]), "weights_backbone")
+            self._load_weights(net, "weights_backbone", f"{arch}'s backbone")
         backbone = _resnet_fpn_extractor(net, layers) if resnet else _mobilenet_extractor(net, True, layers)
         anchors = tuple((s,) for s in sizes) if resnet else (sizes,) * 3
         kwargs = {k: o[k] for k in OPTIONS if k.startswith(("rpn_", "box_"))}
@@ -130,7 +130,7 @@ class FasterRCNNBackend(BackendBase):
                            rpn_anchor_generator=AnchorGenerator(anchors, ((0.5, 1.0, 2.0),) * len(anchors)),
                            **kwargs)
         if o["weights"] and load_files:
-            load_weights_file(model, Path(o["weights"]))
+            self._load_weights(model, "weights", f"Faster R-CNN {arch}")
         return model
 
     @staticmethod
@@ -143,7 +143,8 @@ class FasterRCNNBackend(BackendBase):
     def recipe(self) -> dict:
         """Everything that determines a trained model besides data and seed."""
         return {"backend": "frcnn", "features": sorted(self.features),
-                **{k: v for k, v in self.opts.items() if k not in TEST_ONLY}}
+                **{k: v for k, v in self.opts.items() if k not in TEST_ONLY},
+                **self._weights_recipe()}
 
     # ------------------------------------------------------------------ data
     def _image(self, image_id: int) -> torch.Tensor:

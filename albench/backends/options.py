@@ -7,11 +7,14 @@ from __future__ import annotations
 from albench.options import Option
 
 YOLO_OPTIONS = {
-    "model": Option("yolov8", "ultralytics model family yaml (yolov8, yolo11) or a .yaml path"),
-    "scale": Option("t", "model scale: t (CPU-sized), n, s, m, l, x",
-                    ("t", "n", "s", "m", "l", "x")),
-    "weights": Option(None, "local .pt (ultralytics checkpoint or state_dict); never downloaded",
-                      kind=str),
+    "model": Option(None, "ultralytics model family yaml (yolov8, yolo11, yolov10n) or a .yaml "
+                    "path", kind=str, default_note="the weights file's architecture, else yolov8"),
+    "scale": Option(None, "model scale: t (CPU-sized), n, s, m, l, x (b for yolov10)",
+                    ("t", "n", "s", "m", "l", "x", "b"), kind=str,
+                    default_note="the weights file's, else t"),
+    "weights": Option(None, "local .pt: an ultralytics detection or pose checkpoint (its "
+                      "architecture is read from it) or a state_dict; at least half the "
+                      "model's tensors must transfer; never downloaded", kind=str),
     "imgsz": Option(128, "square letterboxed input size", low=1),
     "batch": Option(16, "training batch size", low=1),
     "epochs": Option(40, "epochs of a training from initialisation", low=1),

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 import yaml
 
-from albench.backends.adapter import BackendBase, BatchLoss, LossFn, Taps, load_weights_file
+from albench.backends.adapter import BackendBase, BatchLoss, LossFn, Taps
 from albench.backends.base import Detections
 from albench.backends.loss_head import LossPredictionHead
 from albench.backends.semi import consistency_loss
@@ -44,20 +44,38 @@ from albench.backends.training import autocast, letterbox
 from albench.data.index import Annotation, ImageStore
 from albench.errors import ConfigError
 from albench.backends.options import YOLO_OPTIONS as OPTIONS
+from albench.backends.weights import checkpoint_architecture, require_file
 
 # A CPU-sized scale next to ultralytics' n/s/m/l/x: depth 0.33, width 0.125.
 EXTRA_SCALES = {"t": [0.33, 0.125, 1024]}
+DEFAULT_MODEL, DEFAULT_SCALE = "yolov8", "t"  # without weights and without model/scale
 
 
+def _yaml_root() -> Path:
+    import ultralytics
+
+    return Path(ultralytics.__file__).parent / "cfg" / "models"
+
+
+def architecture(opts: Mapping) -> tuple[str, str]:
+    """``(model, scale)``: the options where given, else what the weights file declares
+    (an ultralytics checkpoint), else yolov8 scale t. A family with one yaml per scale
+    (yolov10n.yaml) is named by that yaml."""
+    model, scale = opts.get("model"), opts.get("scale")
+    if opts.get("weights") and (model is None or scale is None):
+        found = checkpoint_architecture(require_file(opts["weights"], "weights"))
+        if found is not None:
+            family, own_scale, name = found
+            if model is None:
+                model = family if sorted(_yaml_root().glob(f"*/{family}.yaml")) else name
+            scale = own_scale if scale is None else scale
+    return model or DEFAULT_MODEL, scale or DEFAULT_SCALE
 
 
 def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
-    import ultralytics
-
     path = Path(model)
     if path.suffix not in {".yaml", ".yml"}:
-        root = Path(ultralytics.__file__).parent / "cfg" / "models"
-        found = sorted(root.glob(f"*/{model}.yaml"))
+        found = sorted(_yaml_root().glob(f"*/{model}.yaml"))
         if not found:
             raise ConfigError(
                 f"No ultralytics model yaml named {model!r}. Use a family such as yolov8 or "
@@ -77,11 +95,13 @@ class YoloBackend(BackendBase):
     name = "yolo"
     options = OPTIONS
     capabilities = frozenset({"loss_head"})
+    weight_options = ("weights",)
     deterministic_on_cuda = ("cheap: deterministic kernels cost little (measured ~2.8 s vs "
                              "~2.1-2.5 s of training per smoke round on one H100)")
 
     def __init__(self, images: ImageStore, num_classes: int, options: dict, device: str = "cpu"):
         super().__init__(images, num_classes, options, device)
+        self.opts["model"], self.opts["scale"] = architecture(self.opts)
         self.cfg = _model_cfg(self.opts["model"], self.opts["scale"], num_classes)
         self._tensors: dict[int, tuple[torch.Tensor, float, float, float]] = {}
 
@@ -92,7 +112,7 @@ class YoloBackend(BackendBase):
         torch.manual_seed(seed)
         model = DetectionModel(copy.deepcopy(self.cfg), ch=3, nc=self.num_classes, verbose=False)
         if self.opts["weights"] and load_files:
-            load_weights_file(model, Path(self.opts["weights"]))
+            self._load_weights(model, "weights", f"{self.opts['model']} scale {self.opts['scale']}")
         model.args = SimpleNamespace(box=7.5, cls=0.5, dfl=1.5)
         return model
 
@@ -107,7 +127,8 @@ class YoloBackend(BackendBase):
                 "weight_decay", "optimizer", "hflip")
         extra = {"features": sorted(self.features)} if self.features else {}
         extra["amp"] = bool(self.opts["amp"])
-        return {"backend": "yolo", **{k: self.opts[k] for k in keys}, **extra}
+        return {"backend": "yolo", **{k: self.opts[k] for k in keys}, **extra,
+                **self._weights_recipe()}
 
     # ------------------------------------------------------------------ data
     def _tensor(self, image_id: int) -> tuple[torch.Tensor, float, float, float]:
