@@ -88,6 +88,12 @@ def _model_cfg(model: str, scale: str, num_classes: int) -> dict:
     if scale not in scales:
         raise ConfigError(f"Model {model!r} has no scale {scale!r}; choose one of {sorted(scales)}.")
     cfg["scales"], cfg["scale"] = scales, scale
+    if cfg.get("end2end") or "v10Detect" in str(cfg.get("head", [[]])[-1]):
+        raise ConfigError(
+            f"Model {model!r} has an end-to-end (NMS-free) head (YOLOv10, YOLO26), which the "
+            "yolo backend does not train: its loss, per-image losses and NMS path are those of "
+            "the v8 detection head. Use a yolov8 or yolo11 model (or weights from one, such as "
+            "a yolo11n detection or pose checkpoint), or a model .yaml without end2end.")
     return cfg
 
 

@@ -92,7 +92,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         t.add_column(col)
     for p in PRESETS.values():
         t.add_row(p.name, _fmt(p.initial), _fmt(p.budget), str(p.rounds), p.train_mode,
-                  str(p.seeds), p.description)
+                  str(p.seeds), f"{p.description} [{p.recipe_note()}]")
     show(console, t)
     return 0
 

@@ -54,10 +54,10 @@ class Inline:
 class Pool:
     """N worker processes ("spawn"), each with cores // N torch threads."""
 
-    def __init__(self, out: Path, workers: int) -> None:
+    def __init__(self, out: Path, workers: int, threads: int | None = None) -> None:
         import multiprocessing
 
-        self.out, self.threads = str(out), max(1, cores() // workers)
+        self.out, self.threads = str(out), threads or max(1, cores() // workers)
         self.pool = futures.ProcessPoolExecutor(
             workers, mp_context=multiprocessing.get_context("spawn"))
         self.ids: dict[futures.Future, str] = {}

@@ -12,7 +12,7 @@ from rich.console import Console
 from albench.config import RunConfig
 from albench.errors import ConfigError
 from albench.sweep.display import _Display, summary_table
-from albench.sweep.executors import Inline, Pool, Ray
+from albench.sweep.executors import Inline, Pool, Ray, cores
 from albench.sweep.gpu import check_gpu_fit
 from albench.sweep.single import SweepOutcome, check_reuse, failed_outcome, finished
 
@@ -36,7 +36,10 @@ def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", 
     unique = {cfg.run_id(): cfg for cfg in configs}
     outcomes = {run_id: finished(cfg, out) for run_id, cfg in unique.items()}
     todo = [cfg for run_id, cfg in unique.items() if outcomes[run_id] is None]
-    check_reuse(list(unique.values()), out, todo)
+    # local workers run with cores // workers torch threads, whatever is left to do, so a
+    # resumed sweep makes (and finds in the cache) the round-0 models the first one made
+    threads = max(1, cores() // workers) if executor == "local" and workers > 1 else None
+    check_reuse(list(unique.values()), out, todo, threads)
     if todo and not ray_address:  # a Ray cluster's GPUs are not this machine's
         check_gpu_fit(todo, executor, workers, gpu_mem_per_run, gpus_per_run)
     groups: dict[tuple[str, int], list[RunConfig]] = {}
@@ -52,7 +55,7 @@ def run_sweep(configs: Sequence[RunConfig], out: Path, executor: str = "local", 
         if todo:
             local = min(workers, len(todo))
             ex: Any = (Ray(out, workers, ray_address, gpus_per_run) if executor == "ray" else
-                       Pool(out, local) if local > 1 else Inline(out, display.current))
+                       Pool(out, local, threads) if threads else Inline(out, display.current))
             try:
                 _drive(ex, groups, outcomes, display)
             finally:

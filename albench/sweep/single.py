@@ -66,7 +66,8 @@ def exit_code(outcomes: Sequence[SweepOutcome]) -> int:
     return 1 if any(o.status == "failed" for o in outcomes) else 0
 
 
-def check_reuse(configs: Sequence[RunConfig], out: Path, todo: Sequence[RunConfig]) -> None:
+def check_reuse(configs: Sequence[RunConfig], out: Path, todo: Sequence[RunConfig],
+                threads: int | None = None) -> None:
     """Raise :class:`ConfigError` when a run still to do would be paired with complete runs
     of its setting and seed in ``out`` made on another machine or torch build (or one that
     was not recorded): its round-0 model would differ from theirs, so the comparison would
@@ -74,6 +75,8 @@ def check_reuse(configs: Sequence[RunConfig], out: Path, todo: Sequence[RunConfi
     import json
 
     here = machine_signature()
+    if threads:  # the torch threads the runs to do will use (sweep workers), not this process's
+        here["torch_threads"] = threads
     pending = {(cfg.setting_hash(), cfg.seed) for cfg in todo}
     for cfg in configs:
         if (cfg.setting_hash(), cfg.seed) not in pending or not run_complete(out / cfg.run_id()):
