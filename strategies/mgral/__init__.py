@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import time
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -139,6 +140,26 @@ class MGRAL(Strategy):
 
     # ------------------------------------------------------------------ select
     def select(self, ctx: SelectionContext, budget: int) -> Selection:
+        b = self.build_table(ctx, budget)
+        t1 = time.perf_counter()
+        curve: list[float] = []
+        with ctx.meter.timed("strategy_train"):  # the agent's training is the strategy's own
+            if self.opts["agent"] == "greedy":
+                from strategies.mgral.lut import greedy_select
+
+                picked = np.asarray(greedy_select(b.table, budget, ctx.rng), np.int64)
+                probs = np.ones(len(picked))
+            else:
+                picked, probs, curve = self._run_agent(b.feats, b.table, budget, ctx.rng)
+        t_agent = time.perf_counter() - t1
+        return Selection(b.cand[picked], np.asarray(probs, np.float64), self._diagnostics(
+            b.table, b.gains, b.info, b.plan, picked, curve, b.sizes, b.members, b.group_of,
+            budget, b.seed, b.t_lut, t_agent, len(b.cand)))
+
+    def build_table(self, ctx: SelectionContext, budget: int) -> SimpleNamespace:
+        """One round's table without the agent: ``cand``, ``feats``, ``group_of``,
+        ``members``, ``sizes``, ``plan``, ``table``, ``gains`` (mean per entry), ``reps``
+        (per group [R, n_g]), ``info``, ``seed`` and ``t_lut`` (also the gate's entry)."""
         from strategies.mgral import evalset
         from strategies.mgral.lut import ladder
 
@@ -151,6 +172,8 @@ class MGRAL(Strategy):
             self._fold_of = evalset.assign_folds(self._fold_of, ctx.labeled, o["folds"], rng)
         m = o["candidates"] or min(len(ctx.unlabeled), 8 * budget)
         m = int(min(len(ctx.unlabeled), max(m, budget)))
+        if kind == "pseudo":  # leave at least half of the pool to be scored
+            m = int(max(min(budget, len(ctx.unlabeled)), min(m, len(ctx.unlabeled) // 2)))
         cand = np.sort(rng.choice(ctx.unlabeled, size=m, replace=False))
         feats = ctx.model.embeddings(cand).astype(np.float32)
         feats /= np.linalg.norm(feats, axis=1, keepdims=True).clip(1e-12)
@@ -165,24 +188,12 @@ class MGRAL(Strategy):
         t0 = time.perf_counter()
         seed = int(rng.integers(2**31))
         plan = self._plan(ctx, cand, seed, rng)
-        table, gains, info = self._table(lab, plan, cand, members, sizes, group_of, seed)
+        table, gains, info, reps = self._table(lab, plan, cand, members, sizes, group_of, seed)
         t_lut = time.perf_counter() - t0
         info["model_ap50_eval"] = evalset.base_ap50(lab, plan)
-
-        t1 = time.perf_counter()
-        curve: list[float] = []
-        with ctx.meter.timed("strategy_train"):  # the agent's training is the strategy's own
-            if o["agent"] == "greedy":
-                from strategies.mgral.lut import greedy_select
-
-                picked = np.asarray(greedy_select(table, budget, rng), np.int64)
-                probs = np.ones(len(picked))
-            else:
-                picked, probs, curve = self._run_agent(feats, table, budget, rng)
-        t_agent = time.perf_counter() - t1
-        return Selection(cand[picked], np.asarray(probs, np.float64), self._diagnostics(
-            table, gains, info, plan, picked, curve, sizes, members, group_of, budget, seed,
-            t_lut, t_agent, m))
+        return SimpleNamespace(cand=cand, feats=feats, group_of=group_of, members=members,
+                               sizes=sizes, plan=plan, table=table, gains=gains, reps=reps,
+                               info=info, seed=seed, t_lut=t_lut)
 
     def _plan(self, ctx: SelectionContext, cand: np.ndarray, seed: int, rng: np.random.Generator):
         from strategies.mgral import evalset
@@ -220,7 +231,7 @@ class MGRAL(Strategy):
             info.update(more)
         else:
             table = GainTable(arr, [r.mean(0) for r in reps], group_of)
-        return table, [r.mean(0) for r in reps], info
+        return table, [r.mean(0) for r in reps], info, reps
 
     def _diagnostics(self, table, gains, info, plan, picked, curve, sizes, members, group_of,
                      budget, seed, t_lut, t_agent, m) -> dict:
