@@ -67,18 +67,23 @@ def test_gate_fails_pure_noise():
     assert all(r["shrinkage"] < 0.5 for r in rows)
 
 
+def spy(lab) -> tuple[list, list]:
+    """Record the jobs the lab runs and the (model, ids) parts it scores."""
+    jobs, scored = [], []
+    finetune_many, score_parts = lab.finetune_many, lab.score_parts
+    lab.finetune_many = lambda js: (jobs.extend(js), finetune_many(js))[1]
+    lab.score_parts = lambda parts, truth=None: (scored.append(list(parts)),
+                                                 score_parts(parts, truth))[1]
+    return jobs, scored
+
+
 def test_crossfit_never_scores_an_image_with_a_model_that_trained_on_it():
     make_ctx, _ = setting(planted(0.3), noise=0.01)
     strategy = build_strategy("mgral", {**SMALL, "eval_set": "crossfit"})
     state = make_ctx.state
     for rnd in range(2):  # round 1 warm-starts the shadows kept from round 0
         ctx = make_ctx(strategy)
-        jobs, scored = [], []
-        lab = ctx.lab
-        finetune_many, score_parts = lab.finetune_many, lab.score_parts
-        lab.finetune_many = lambda js: (jobs.extend(js), finetune_many(js))[1]
-        lab.score_parts = lambda parts, truth=None: (scored.append(list(parts)),
-                                                     score_parts(parts, truth))[1]
+        jobs, scored = spy(ctx.lab)
         sel = strategy.select(ctx, 6)
         shadows = [j for j in jobs if j.tag.startswith("shadow")]
         assert len(shadows) == 2 and all(j.fresh for j in shadows) == (rnd == 0)

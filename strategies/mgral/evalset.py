@@ -12,7 +12,8 @@ the predictions of every fold's variant over the union of the ``score`` ids, aga
   warm epochs), but on the labeled set minus fold k: no model a fold-k variant descends
   from has seen fold k. The loop's model is untouched. Shadows are kept across rounds.
 - ``pseudo``: label-free. A random subset of the pool outside the candidates (``eval_pool``
-  images, default 300; the candidates then take at most half of the pool) is scored against the round model's pseudo-labels (its detections with score >=
+  images, default 300; the candidates then take at most half of the pool) is scored
+  against the round model's pseudo-labels (its detections with score >=
   ``pseudo_threshold``); variants start from the round model and train on the labeled set.
 - ``holdout``: a share ``reward_split`` of the initial labeled set, held out of the
   variants, is the scored set. In-sample: the round model trained on it, so a table built

@@ -9,9 +9,10 @@ gains at the group's ladder sizes (every replicate shares the sizes). Then
    concave (:func:`concave`);
 2. the **group effects** ``e_g(n) = mean_r reps[g][r, n] - c(n)`` at the measured sizes;
 3. their **reliability** from the replicates (:func:`icc`): one-way random-effects ICC of
-   the per-entry effects, and the reliability of the mean of R replicates
-   ``lambda = s2_between / (s2_between + s2_within / R)`` (Spearman-Brown); with one
-   replicate there is no noise estimate and ``lambda = 0``;
+   the per-entry effects, and the reliability of the mean of R replicates; the shrinkage
+   factor ``lambda`` is its one-sided 95% lower bound (evidence must survive the noise:
+   pure noise gives 0 in 95% of tables); with one replicate there is no noise estimate
+   and ``lambda = 0``;
 4. the **shrunk table**: ``c(n) + lambda * e_g(n)`` at the group's sizes, made concave,
    extrapolated linearly past the last size (never flat, so concentrating costs).
 
@@ -52,19 +53,27 @@ def concave(sizes: np.ndarray, values: np.ndarray) -> np.ndarray:
 def icc(entries: np.ndarray) -> dict:
     """Agreement of replicate tables. ``entries`` [R, E]: replicate r's value of entry e.
     Returns ``icc`` (one-way random, single replicate), ``reliability`` (of the mean of
-    the R replicates), ``sd_within`` (replicate noise) and ``sd_between`` (of the entries'
-    true values); None where R < 2 or E < 2."""
+    the R replicates, ``1 - MSW / MSB``), ``reliability_lower`` (its one-sided 95% lower
+    bound, ``1 - F_0.95 / (MSB / MSW)`` with F on (E - 1, E (R - 1)) degrees of freedom,
+    at least 0: pure noise gives 0 in 95% of tables), ``sd_within`` (replicate noise) and
+    ``sd_between`` (of the entries' true values); None where R < 2 or E < 2."""
     a = np.asarray(entries, np.float64)
     r, e = a.shape if a.ndim == 2 else (0, 0)
     if r < 2 or e < 2:
-        return {"icc": None, "reliability": None, "sd_within": None, "sd_between": None}
+        return {"icc": None, "reliability": None, "reliability_lower": None, "sd_within": None,
+                "sd_between": None}
     msw = float(a.var(0, ddof=1).mean())
     msb = float(r * a.mean(0).var(ddof=1))
     s2b = max(0.0, (msb - msw) / r)
     single = (msb - msw) / (msb + (r - 1) * msw) if msb + (r - 1) * msw > 0 else 0.0
     rel = s2b / (s2b + msw / r) if s2b + msw / r > 0 else 0.0
-    return {"icc": float(single), "reliability": float(rel), "sd_within": float(np.sqrt(msw)),
-            "sd_between": float(np.sqrt(s2b))}
+    from scipy.stats import f as fisher
+
+    ratio = msb / msw if msw > 0 else np.inf
+    crit = float(fisher.ppf(0.95, e - 1, e * (r - 1)))
+    lower = max(0.0, 1.0 - crit / ratio) if ratio > 0 else 0.0
+    return {"icc": float(single), "reliability": float(rel), "reliability_lower": float(lower),
+            "sd_within": float(np.sqrt(msw)), "sd_between": float(np.sqrt(s2b))}
 
 
 def _curve(sizes: np.ndarray, values: np.ndarray, at: np.ndarray) -> np.ndarray:
@@ -92,7 +101,7 @@ def shrunk_table(sizes: list[np.ndarray], reps: list[np.ndarray], group_of: np.n
     c_at = {int(k): float(v) for k, v in zip(knots, common)}
     effects = [reps[g] - np.array([c_at[int(n)] for n in sizes[g]]) for g in live]
     rel = icc(np.concatenate(effects, 1)) if effects else icc(np.zeros((0, 0)))
-    lam = floor_reliability if floor_reliability is not None else (rel["reliability"] or 0.0)
+    lam = floor_reliability if floor_reliability is not None else (rel["reliability_lower"] or 0.0)
     gains = []
     for g, s in enumerate(sizes):
         if not len(s):

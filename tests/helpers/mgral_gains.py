@@ -5,9 +5,10 @@ adds the planted ``worth`` of every image it has not seen before (labeled, unlab
 streamed: the estimator sees the same signal label-free) plus ``noise`` x N(0, 1) drawn from
 the fit's seed; a fit from initialisation starts at ``q = 0`` with nothing seen. Its
 detections are each image's true boxes scored ``sigmoid(q - 1 + u_i)`` (``u_i`` ~ N(0, 1.5^2), fixed
-per image) beside five false positives (one per class) at 0.45, so the real evaluator's AP rises with ``q``.
-Embeddings put image ``i`` in cluster ``(i // 3) % 3`` (:func:`cluster`). What a model trained on is in its state,
-so a test can check that no model is scored on an image it saw.
+per image) beside five false positives (one per class) at 0.45, so the real evaluator's AP
+rises with ``q``. Embeddings put image ``i`` in cluster ``(i // 3) % 3`` (:func:`cluster`).
+What a model trained on is in its state, so a test can check that no model is scored on an
+image it saw.
 """
 
 from __future__ import annotations
