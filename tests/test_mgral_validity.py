@@ -199,3 +199,42 @@ def test_legacy_options_keep_the_committed_run_ids_and_defaults_make_new_ones():
     assert "eval_set" in new.hashed_dict()["strategy_options"]
     assert "eval_set" not in resolve("quick", strategy="mgral", strategy_options=LEGACY
                                      ).hashed_dict()["strategy_options"]
+
+
+# ------------------------------------------------------------------ the streams, for real
+@pytest.mark.parametrize("name", ["yolo", "frcnn"])
+def test_streams_and_continuation_rate_train_real_backends(name):
+    """The lab's CRN features on the real backends: each streamed variant trains (its
+    weights move away from the baseline's, which replays the same labeled batches and
+    step count) and stays finite, and lr_scale changes the result."""
+    from albench.backends import build_backend
+    from albench.data import load_dataset
+    from albench.lab import FinetuneJob, Lab
+    from albench.pool import LabelState, Oracle
+
+    opts = {"yolo": {"imgsz": 64, "epochs": 1, "batch": 8},
+            "frcnn": {"imgsz": 64, "epochs": 1, "batch": 4, "box_batch_size_per_image": 16,
+                      "rpn_post_nms_top_n_train": 50}}[name]
+    ds = load_dataset("shapes", pool_size=48, test_size=8, image_size=64)
+    backend = build_backend(name, ds.images, ds.num_classes, opts, "cpu")
+    state = LabelState(ds.pool_ids)
+    state.mark(ds.pool_ids[:16], 0)
+    oracle = Oracle(ds.annotations, state)
+    backend.fit(oracle.label(state.labeled), 0)
+    lab = Lab(backend, oracle.label, ds.classes, threads=1,
+              true_labels=oracle.reveal_for_upper_bound)
+    cand = state.unlabeled[:4]
+    common = dict(epochs=1, seed=3, lr_scale=0.1)
+    jobs = [FinetuneJob(state.labeled, (), unsup="none", **common)]
+    jobs += [FinetuneJob(state.labeled, cand, unsup=m, stream_batch=2, **common)
+             for m in ("consistency", "pseudo", "labels")]
+    jobs.append(FinetuneJob(state.labeled, (), unsup="none", epochs=1, seed=3))  # full rate
+    models = lab.finetune_many(jobs)
+    base = models[0].state
+
+    def moved(a, b):
+        return any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+
+    for m in models[1:]:
+        assert moved(m.state, base)
+        assert all(torch.isfinite(v).all() for v in m.state.values() if v.is_floating_point())
