@@ -124,6 +124,8 @@ def test_icc_separates_signal_from_noise():
     assert icc(truth + rng.normal(0, 0.1, (3, 20)))["reliability"] > 0.9
     assert icc(rng.normal(0, 1, (3, 20)))["reliability"] < 0.5
     assert icc(np.zeros((1, 5)))["reliability"] is None
+    assert icc(np.zeros((3, 5)))["reliability_lower"] == 0.0  # no spread: nothing to trust
+    assert icc(np.tile(truth, (3, 1)))["reliability_lower"] == 1.0  # spread without noise
 
 
 def _tables(effect: float, noise: float, seed: int = 0):

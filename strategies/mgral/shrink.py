@@ -69,9 +69,11 @@ def icc(entries: np.ndarray) -> dict:
     rel = s2b / (s2b + msw / r) if s2b + msw / r > 0 else 0.0
     from scipy.stats import f as fisher
 
-    ratio = msb / msw if msw > 0 else np.inf
     crit = float(fisher.ppf(0.95, e - 1, e * (r - 1)))
-    lower = max(0.0, 1.0 - crit / ratio) if ratio > 0 else 0.0
+    if msb <= 0:  # no spread between entries at all: nothing to trust
+        lower = 0.0
+    else:
+        lower = 1.0 if msw <= 0 else max(0.0, 1.0 - crit * msw / msb)
     return {"icc": float(single), "reliability": float(rel), "reliability_lower": float(lower),
             "sd_within": float(np.sqrt(msw)), "sd_between": float(np.sqrt(s2b))}
 
