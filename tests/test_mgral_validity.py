@@ -204,6 +204,7 @@ def test_legacy_options_keep_the_committed_run_ids_and_defaults_make_new_ones():
 
 
 # ------------------------------------------------------------------ the streams, for real
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["yolo", "frcnn"])
 def test_streams_and_continuation_rate_train_real_backends(name):
     """The lab's CRN features on the real backends: each streamed variant trains (its
@@ -240,3 +241,19 @@ def test_streams_and_continuation_rate_train_real_backends(name):
     for m in models[1:]:
         assert moved(m.state, base)
         assert all(torch.isfinite(v).all() for v in m.state.values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_mgral_defaults_run_a_round_on_yolo(tiny_cfg, tmp_path):
+    from albench.loop import ActiveLearningLoop
+    from albench.results import read_jsonl, read_rows
+
+    cfg = tiny_cfg(strategy="mgral", seed=2, rounds=1, dataset_options={"test_size": 16},
+                   strategy_options={"iterations": "20", "groups": "2", "folds": "2"})
+    result = ActiveLearningLoop(cfg, tmp_path, lab_workers=1).run()
+    (d,) = read_jsonl(result.run_dir / "diagnostics.jsonl")
+    rows = read_rows(result.run_dir / "rounds.csv")
+    assert [int(r["n_labeled"]) for r in rows] == [16, 24]
+    assert d["eval_set"] == "crossfit" and d["eval_size"] == 16 and d["replicates"] == 2
+    assert d["variants"] == 2 * 2 * (1 + sum(len(x) for x in d["ladder"]))
+    assert d["model_ap50_eval"] is None or 0 <= d["model_ap50_eval"] <= 1
