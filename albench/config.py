@@ -271,6 +271,8 @@ class RunConfig:
         d["dataset_options"] = {k: v for k, v in d["dataset_options"].items() if k != "cache_dir"}
         if d.get("deterministic") == "auto":  # auto follows from backend and device: the
             d.pop("deterministic")             # default keeps the run ids it had before
+        from albench.strategy import hashed_strategy_options  # legacy values leave the hash
+        d["strategy_options"] = hashed_strategy_options(self.strategy, d["strategy_options"])
         return d
 
     def config_hash(self) -> str:

@@ -67,12 +67,18 @@ class FinetuneJob:
     ramp: float = 0.25
     pseudo_threshold: float = 0.5
     tag: str = ""
+    lr_scale: float = 1.0  # the backend's learning rate times this (a continuation rate)
+    stream_batch: int = 0  # > 0: ``unlabeled`` come as an extra per-step stream of this many
+    fresh: bool = False    # start from a fresh initialisation (``base`` ignored)
 
     def __post_init__(self) -> None:
         if self.unsup not in JOB_MODES:
             raise ConfigError(f"Fine-tune mode {self.unsup!r} is not one of {list(JOB_MODES)}.")
         if self.epochs < 1:
             raise ConfigError(f"A fine-tune needs at least one epoch (got {self.epochs}).")
+        if not self.lr_scale > 0 or self.stream_batch < 0:
+            raise ConfigError(f"A fine-tune needs lr_scale > 0 and stream_batch >= 0 (got "
+                              f"{self.lr_scale}, {self.stream_batch}).")
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,12 @@ class _Payload:
     seed: int
     threads: int
     deterministic: bool = False  # torch's strict deterministic algorithms, as in the run
+    options: dict = field(default_factory=dict)  # fit's lr_scale/stream, only when set
+    warm: bool = True
+
+    def fit(self, backend: Any) -> None:
+        backend.fit(self.targets, self.seed, epochs=self.epochs, warm_start=self.warm,
+                    unlabeled=self.unlabeled, unsup=self.unsup, **self.options)
 
 
 @contextmanager
@@ -112,8 +124,7 @@ def _run_payload(p: _Payload) -> dict:
     with _threads(p.threads):
         backend = build_from_spec(p.spec, ImageStore(p.files, p.sizes))
         backend.load_state(p.state)
-        backend.fit(p.targets, p.seed, epochs=p.epochs, warm_start=True,
-                    unlabeled=p.unlabeled, unsup=p.unsup)
+        p.fit(backend)
         return backend.state()
 
 
@@ -215,24 +226,32 @@ class Lab:
         targets = dict(self._label(labeled))  # the oracle refuses ids that are not labeled
         unsup: UnsupConfig | None = None
         extra: list[int] = []
+        options: dict = {} if job.lr_scale == 1.0 else {"lr_scale": float(job.lr_scale)}
+        streamed = job.stream_batch > 0
         if len(unlabeled) and job.unsup == "labels":
             if self._true is None:
                 raise OracleError(
                     "A fine-tune asked for true labels of unlabeled images, but this strategy "
                     "instance does not declare uses_true_labels. Only an upper-bound ablation "
                     "may do that, and it must say so (its runs are then marked as such).")
-            targets.update(self._true(unlabeled))
+            if streamed:
+                options["stream"] = dict(self._true(unlabeled))
+                unsup = UnsupConfig("none", batch=job.stream_batch, stream=True)
+            else:
+                targets.update(self._true(unlabeled))
         elif len(unlabeled) and job.unsup != "none":
-            unsup = UnsupConfig(job.unsup, job.weight, job.ramp, job.pseudo_threshold)
+            unsup = (UnsupConfig(job.unsup, job.weight, job.ramp, job.pseudo_threshold,
+                                 batch=job.stream_batch, stream=True) if streamed else
+                     UnsupConfig(job.unsup, job.weight, job.ramp, job.pseudo_threshold))
             extra = [int(i) for i in unlabeled]
         b = self._backend
         state = dict(job.base.state) if job.base is not None else b.state()
-        used = set(targets) | set(extra)  # a worker reads only these images (not the whole pool)
+        used = set(targets) | set(extra) | set(options.get("stream", ()))  # a worker reads only these
         files = {i: b.images.files[i] for i in used}
         sizes = {i: b.images.sizes[i] for i in used}
         return _Payload(b.spec(), files, sizes, state, targets,
                         extra, unsup, job.epochs, job.seed, self.threads,
-                        torch.are_deterministic_algorithms_enabled())
+                        torch.are_deterministic_algorithms_enabled(), options, not job.fresh)
 
     def finetune(self, job: FinetuneJob) -> ModelHandle:
         """One fine-tuned copy (in this process)."""
@@ -253,27 +272,51 @@ class Lab:
         twin = self._twin()
         with _threads(p.threads):
             twin.load_state(p.state)
-            twin.fit(p.targets, p.seed, epochs=p.epochs, warm_start=True,
-                     unlabeled=p.unlabeled, unsup=p.unsup)
+            p.fit(twin)
             return twin.state()
 
     # ------------------------------------------------------------------ scores
-    def score(self, model: ModelHandle | None, ids: Sequence[int]):
+    def score(self, model: ModelHandle | None, ids: Sequence[int],
+              truth: Mapping[int, Annotation] | None = None):
         """COCO AP (:class:`~albench.eval.EvalResult`) of ``model`` (None: the round's own)
-        on ``ids``, which must be labeled."""
+        on ``ids``, which must be labeled, or against ``truth`` (e.g. :meth:`pseudo_truth`)."""
+        return self.score_parts([(model, ids)], truth)
+
+    def score_parts(self, parts: Sequence[tuple[ModelHandle | None, Sequence[int]]],
+                    truth: Mapping[int, Annotation] | None = None):
+        """One COCO AP over the union of ``parts``' ids, each part's ids predicted by its own
+        model (None: the round's); e.g. cross-fitted models, each on the images it did not
+        train on. Ground truth: the oracle's labels, or ``truth`` when given."""
         from albench.eval import evaluate_annotations
 
-        ids = np.asarray(ids, np.int64)
         with self._timed():
-            gt = self._label(ids)
-            if model is None:
-                dets = self._backend.predict(ids)
-            else:
-                twin = self._twin()
-                twin.load_state(model.state)
-                dets = twin.predict(ids)
+            all_ids, dets = [], []
+            for model, ids in parts:
+                ids = np.asarray(ids, np.int64)
+                if model is None:
+                    dets += self._backend.predict(ids)
+                else:
+                    twin = self._twin()
+                    twin.load_state(model.state)
+                    dets += twin.predict(ids)
+                all_ids += [int(i) for i in ids]
+            ids = np.asarray(all_ids, np.int64)
+            gt = self._label(ids) if truth is None else {int(i): truth[int(i)] for i in ids}
             return evaluate_annotations(gt, self._backend.images.size, self._classes, ids,
                                         dets, self._engine)
+
+    def pseudo_truth(self, ids: Sequence[int], threshold: float) -> dict[int, Annotation]:
+        """Label-free ground truth of ``ids``: the round model's detections with score >=
+        ``threshold`` (:func:`~albench.backends.semi.pseudo_annotations`)."""
+        from albench.backends.semi import pseudo_annotations
+
+        ids = [int(i) for i in ids]
+        with self._timed():
+            return pseudo_annotations(dict(zip(ids, self._backend.predict(ids))), threshold)
+
+    def epochs(self, warm: bool) -> int:
+        """The backend's epochs of a warm-started fit or of one from initialisation."""
+        return int(self._backend.epochs(warm))
 
     def embeddings(self, model: ModelHandle, ids: Sequence[int]) -> np.ndarray:
         """Pooled features of ``ids`` under ``model`` (for the round's own model use

@@ -35,6 +35,7 @@ TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
 NONE_WORDS = ("none", "null", "")
 KINDS = (bool, int, float, str, AMOUNT)
+NO_LEGACY = type("NoLegacy", (), {"__repr__": lambda self: "NO_LEGACY"})()  # Option.legacy unset
 _PLACEHOLDER = {int: "N", float: "X", str: "TEXT", bool: "true", AMOUNT: "N"}
 
 
@@ -55,6 +56,7 @@ class Option:
     kind: Any = None
     exclusive: bool = False
     default_note: str | None = None  # shown instead of the default (e.g. "the preset's")
+    legacy: Any = NO_LEGACY  # the value that reproduces runs made before the option existed
 
     def __post_init__(self) -> None:
         kind = self.kind if self.kind is not None else (
@@ -67,6 +69,11 @@ class Option:
             object.__setattr__(self, "choices", tuple(self.choices))
         if self.default is not None:
             self.check(self.default, "the default")
+
+    def is_legacy(self, value: Any) -> bool:
+        """True when ``value`` is this option's declared legacy value: the behaviour runs had
+        before the option existed, so a config hash leaves it out (see :func:`hashed_values`)."""
+        return self.legacy is not NO_LEGACY and type(value) is type(self.legacy) and value == self.legacy
 
     @property
     def nullable(self) -> bool:
@@ -208,6 +215,13 @@ def parse_options(declared: Mapping[str, Option], values: Mapping[str, Any], fla
     if defaults:
         out = {k: out[k] if k in out else o.default for k, o in declared.items()}
     return out
+
+
+def hashed_values(declared: Mapping[str, Option], values: Mapping[str, Any]) -> dict:
+    """``values`` without the options set to their declared legacy value: an option added
+    later keeps the config hashes (and run ids) of the runs made before it, when given the
+    value that reproduces them."""
+    return {k: v for k, v in values.items() if not (k in declared and declared[k].is_legacy(v))}
 
 
 def check_options(declared: Mapping[str, Option], values: Mapping[str, Any], flag: str,

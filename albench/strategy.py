@@ -34,7 +34,7 @@ import numpy as np
 from albench.backends.base import Detections
 from albench.errors import ConfigError
 from albench.lab import FinetuneJob
-from albench.options import Option, check_options, parse_options
+from albench.options import NO_LEGACY, Option, check_options, hashed_values, parse_options
 
 if TYPE_CHECKING:
     from albench.backends.base import Backend
@@ -295,6 +295,23 @@ def strategy_options(strategy: str | type[Strategy], given: dict[str, Any] | Non
     cls = get_strategy(strategy) if isinstance(strategy, str) else strategy
     return parse_options(cls.options, given or {}, "--opt", f"strategy {cls.name!r}",
                          defaults=True)
+
+
+def hashed_strategy_options(strategy: str, values: dict) -> dict:
+    """A strategy's options as a config hash sees them: those at their declared legacy
+    value left out (:func:`albench.options.hashed_values`); unchanged for an unknown strategy."""
+    try:
+        cls = get_strategy(strategy)
+    except ConfigError:
+        return values
+    return hashed_values(cls.options, values)
+
+
+def legacy_options(strategy: str) -> dict:
+    """The declared legacy value of each of a strategy's options that has one: what a
+    recorded config that predates those options ran with."""
+    return {k: o.legacy for k, o in get_strategy(strategy).options.items()
+            if o.legacy is not NO_LEGACY}
 
 
 def build_strategy(name: str, options: dict | None = None) -> Strategy:

@@ -17,6 +17,7 @@ from albench.loop import ActiveLearningLoop
 from albench.pool import Oracle
 from albench.results import read_jsonl, read_rows
 from albench.strategy import build_strategy
+from strategies.mgral import LEGACY
 from tests.helpers.fakes import FAST, annotations, context, label_state
 
 KEYS = {"estimator", "agent", "candidates", "groups", "group_sizes", "ladder", "lut",
@@ -26,7 +27,9 @@ KEYS = {"estimator", "agent", "candidates", "groups", "group_sizes", "ladder", "
 
 
 def mgral(**options):
-    return build_strategy("mgral", {**FAST["mgral"], **options})
+    """The behaviour these tests pin is the committed runs' (LEGACY); the defaults' own
+    tests are tests/test_mgral_validity.py."""
+    return build_strategy("mgral", {**FAST["mgral"], **LEGACY, **options})
 
 
 class Spy:
@@ -176,7 +179,8 @@ def test_a_bad_ladder_is_a_clear_error(bad):
 @pytest.mark.parametrize("estimator", ["consistency", "oracle"])
 def test_mgral_experiment_on_yolo(tiny_cfg, tmp_path, estimator):
     cfg = tiny_cfg(strategy="mgral", seed=2, rounds=1, dataset_options={"test_size": 16},
-                   strategy_options={"iterations": "20", "estimator": estimator, "groups": "4"})
+                   strategy_options={**LEGACY, "iterations": "20", "estimator": estimator,
+                                     "groups": "4"})
     result = ActiveLearningLoop(cfg, tmp_path, lab_workers=1).run()
     rows = read_rows(result.run_dir / "rounds.csv")
     (diag,) = read_jsonl(result.run_dir / "diagnostics.jsonl")

@@ -15,6 +15,7 @@ from albench.data import available as datasets
 from albench.errors import ConfigError
 from albench.options import AMOUNT, Option, check_device, parse_options
 from albench.strategy import available as strategies
+from albench.strategy import legacy_options
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFESTS = sorted((ROOT / "results").rglob("manifest.json"))
@@ -57,6 +58,8 @@ def test_committed_manifests_keep_their_config_hash_and_run_id(path: Path):
     assert cfg.run_id() == m["run_id"] == path.parent.name
     # and resolving the recorded config again (the way a sweep re-plans it) gives the same
     given = {k: v for k, v in m["config"].items() if k != "preset"}
+    # options declared after the run was made take their legacy value (what it ran with)
+    given["strategy_options"] = {**legacy_options(given["strategy"]), **given["strategy_options"]}
     assert resolve(m["config"]["preset"], **given).config_hash() == m["config_hash"]
 
 

@@ -19,6 +19,7 @@ from albench.errors import ConfigError, RunFolderError
 from albench.lock import lock_path, run_lock
 from albench.loop import ActiveLearningLoop
 from albench.results import ROUND_COLUMNS, atomic_write_json, read_rows, write_rows
+from strategies.mgral import LEGACY
 from tests.helpers.data import coco_doc, write_coco_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +32,9 @@ def test_committed_runs_keep_their_ids():
     assert manifests
     for path in manifests:
         recorded = json.loads(path.read_text())["config"]
-        cfg = resolve("quick", strategy=recorded["strategy"], seed=recorded["seed"])
+        legacy = LEGACY if recorded["strategy"] == "mgral" else None  # options added later
+        cfg = resolve("quick", strategy=recorded["strategy"], seed=recorded["seed"],
+                      strategy_options=legacy)
         assert cfg.hashed_dict() == {k: v for k, v in recorded.items() if k != "deterministic"}
         assert cfg.run_id() == path.parent.name
 

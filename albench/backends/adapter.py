@@ -151,10 +151,19 @@ class BackendBase:
     # ------------------------------------------------------------ training
     def fit(self, labeled: Mapping[int, Annotation], seed: int, *, epochs: int | None = None,
             warm_start: bool = False, progress=None, unlabeled: Sequence[int] = (),
-            unsup: UnsupConfig | None = None) -> FitReport:
+            unsup: UnsupConfig | None = None, lr_scale: float = 1.0,
+            stream: Mapping[int, Annotation] | None = None) -> FitReport:
         """Train on ``labeled`` (plus ``unlabeled`` through ``unsup``) from a fresh model
-        seeded by ``seed``, or from the current one when ``warm_start``."""
+        seeded by ``seed``, or from the current one when ``warm_start``. ``lr_scale``
+        multiplies the learning rate; ``stream`` (labeled images, e.g. pseudo-labelled) and,
+        with ``unsup.stream``, the pseudo-labelled ``unlabeled`` come as an extra per-step
+        batch of ``unsup.batch`` images: the labeled batches and step count stay those of
+        ``labeled`` alone."""
         targets, extra_ids = self._with_unlabeled(labeled, unlabeled, unsup)
+        streamed = dict(stream or {})
+        if getattr(unsup, "stream", False) and getattr(unsup, "mode", "none") == "pseudo":
+            streamed.update({i: a for i, a in targets.items() if i not in labeled})
+            targets = {i: a for i, a in targets.items() if i in labeled}
         if self.model is None or not warm_start:
             self.model = self._new_model(seed)
         self.model.to(self.device)
@@ -176,10 +185,12 @@ class BackendBase:
             head_s += out.per_image_s + time.perf_counter() - t0
             return loss
 
-        extra = self._consistency_hook(extra_ids, unsup, seed)
+        extra = (self._stream_hook(streamed, unsup, seed, batch_loss) if streamed
+                 else self._consistency_hook(extra_ids, unsup, seed))
         torch.manual_seed(seed)
         report = train(self.model, sorted(targets), step, epochs=epochs,
-                       batch_size=self.opts["batch"], lr=self.opts["lr"],
+                       batch_size=self.opts["batch"],
+                       lr=self.opts["lr"] if lr_scale == 1.0 else self.opts["lr"] * lr_scale,
                        weight_decay=self.opts["weight_decay"], seed=seed,
                        optimizer=self.opts["optimizer"], progress=progress, extra=extra,
                        amp=self.opts["amp"])
@@ -213,10 +224,25 @@ class BackendBase:
         if not ids or unsup is None:
             return None
         stream = UnlabeledStream(ids, unsup.batch, seed)  # type: ignore[union-attr]
+        share = stream.batch / self.opts["batch"] if getattr(unsup, "stream", False) else 1.0
 
         def extra(it: int, total: int) -> torch.Tensor:
             w = ramp_weight(it, total, unsup.weight, unsup.ramp)  # type: ignore[union-attr]
-            return w * self.consistency(stream.next())
+            return w * self.consistency(stream.next()) if share == 1.0 else \
+                share * w * self.consistency(stream.next())
+
+        return extra
+
+    def _stream_hook(self, targets: Mapping[int, Annotation], unsup: object | None, seed: int,
+                     batch_loss: LossFn):
+        """``extra`` for a supervised stream: each step, the loss of the next ``unsup.batch``
+        of ``targets``' images, weighted per image like the labeled batch (own generator)."""
+        stream = UnlabeledStream(sorted(targets), getattr(unsup, "batch", 8), seed)
+        rng = np.random.default_rng(np.random.SeedSequence([seed, 3141]))
+        share = stream.batch / self.opts["batch"]
+
+        def extra(it: int, total: int) -> torch.Tensor:
+            return share * batch_loss(stream.next(), targets, rng, False).loss
 
         return extra
 

@@ -45,6 +45,8 @@ class UnsupConfig:
     ramp: float = 0.25         # share of the iterations over which the weight ramps up
     pseudo_threshold: float = 0.5
     batch: int = 8             # unlabeled images per training step (consistency)
+    stream: bool = False       # pseudo-labelled images as an extra per-step stream, not in the
+    #                            epoch; the stream's term weighs each image like a labeled one
 
     def __post_init__(self) -> None:
         if self.mode not in UNSUP_MODES:

@@ -182,7 +182,7 @@ def train_agent(agent: SamplingAgent, feats: np.ndarray, table: GainTable, budge
                 generator: torch.Generator, order: np.ndarray,
                 optimizer: torch.optim.Optimizer | None = None,
                 progress: Callable[[int, float], None] | None = None,
-                threads: int | None = 1) -> dict:
+                threads: int | None = 1, stop: Callable[[int], bool] | None = None) -> dict:
     """REINFORCE against ``table`` (see the module docstring). ``feats`` [M, D] are the
     candidates' features (row i = candidate i of ``table.group_of``); ``order`` the
     reading order (a permutation of 0..M-1). ``optimizer``: an Adam over ``agent``'s
@@ -190,7 +190,8 @@ def train_agent(agent: SamplingAgent, feats: np.ndarray, table: GainTable, budge
     ``lr``. ``progress(iteration, mean_reward)`` is called after each iteration.
     ``threads``: torch intra-op threads while training (default 1: the policy's operations
     are small, gain little from more threads and slow down badly when the cores are
-    shared; None leaves torch's setting).
+    shared; None leaves torch's setting). ``stop(iteration)``, when given, is asked after
+    each iteration and ends training when it returns True (``iterations`` is then a cap).
 
     Returns ``reward_curve`` (mean sampled reward per iteration, in table units),
     ``size_curve`` (mean sampled batch size per iteration), ``final_mean_size``,
@@ -212,14 +213,15 @@ def train_agent(agent: SamplingAgent, feats: np.ndarray, table: GainTable, budge
     with torch_threads(threads):
         return _reinforce(agent, x, table, budget, onehot, iterations=iterations, lam=lam,
                           scale=scale, entropy_bonus=entropy_bonus, ema=ema, samples=k,
-                          generator=generator, optimizer=opt, progress=progress)
+                          generator=generator, optimizer=opt, progress=progress, stop=stop)
 
 
 def _reinforce(agent: SamplingAgent, x: torch.Tensor, table: GainTable, budget: int,
                onehot: torch.Tensor, *, iterations: int, lam: float, scale: float,
                entropy_bonus: float, ema: float, samples: int, generator: torch.Generator,
                optimizer: torch.optim.Optimizer,
-               progress: Callable[[int, float], None] | None) -> dict:
+               progress: Callable[[int, float], None] | None,
+               stop: Callable[[int], bool] | None = None) -> dict:
     m, k, opt = x.shape[0], samples, optimizer
     baseline = None
     rewards_curve, size_curve = [], []
@@ -247,8 +249,11 @@ def _reinforce(agent: SamplingAgent, x: torch.Tensor, table: GainTable, budget: 
         size_curve.append(float(sizes.mean()))
         if progress is not None:
             progress(it, mean)
+        if stop is not None and stop(it):
+            break
     seconds = time.perf_counter() - start
     agent.eval()
+    iterations = len(rewards_curve)
     return {"reward_curve": rewards_curve, "size_curve": size_curve,
             "final_mean_reward": rewards_curve[-1] if rewards_curve else None,
             "final_mean_size": size_curve[-1] if size_curve else None,

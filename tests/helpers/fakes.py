@@ -90,9 +90,12 @@ class FakeBackend:
                            feats=self.feats, losses=self.losses)
 
     def fit(self, labeled, seed, *, epochs=None, warm_start=False, progress=None,
-            unlabeled=(), unsup=None) -> None:
+            unlabeled=(), unsup=None, **extra) -> None:
         h = hashlib.sha256(f"{self.salt}|{seed}|{epochs}|{sorted(unlabeled)}|"
                            f"{getattr(unsup, 'mode', None)}".encode())
+        if extra:  # lr_scale, stream: only runs that ask for them hash them
+            h.update(repr(sorted((k, sorted(v) if isinstance(v, dict) else v)
+                                 for k, v in extra.items())).encode())
         for i in sorted(labeled):
             h.update(str(i).encode() + labeled[i].boxes.tobytes() + labeled[i].labels.tobytes())
         self.salt = int.from_bytes(h.digest()[:4], "little")

@@ -1,0 +1,244 @@
+"""MGRAL's validity gate: does the table measure what it should, at this setting?
+
+    python -m strategies.mgral.gate --preset quick --seed 0 --round 0 --out DIR \\
+        [--estimators consistency,pseudo,oracle] [--eval-sets crossfit,pseudo,holdout] \\
+        [--opt KEY=VALUE ...] [--data-root ROOT] [--backend-opt KEY=VALUE ...]
+
+No AL loop runs. At the round's model (round 0: the loop's round-0 model, from its cache
+when there) the table is built for every estimator x eval_set, exactly as the strategy
+builds it (label-free except ``estimator=oracle``, the positive control), and measured:
+
+(a) stability: the baseline variants' AP50 on the evaluation set minus the base models'
+    (``model_ap50_eval``), and the SD of the baseline over replicate seeds;
+(b) reliability: the ICC of the group effects between replicate tables;
+(c) validity: Spearman's rho between the table's estimate of a batch and its *real*
+    next-round test gain: for each group's largest batch and ``--random`` random batches,
+    the round's model is trained the way the loop trains the next round (warm, true
+    labels: an audit, not a strategy) and scored on the test split, minus the same
+    training without the batch.
+
+Thresholds (all must hold): |stability| <= 0.01 AP50, ICC >= 0.5, rho >= 0.4. The report
+(``gate.md``, ``gate.json``, ``gate.png``) says PASS or FAIL per row; the exit status is 0
+either way (2 on bad input). Only round 0 is supported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+THRESHOLDS = {"stability": 0.01, "icc": 0.5, "rho": 0.4}
+
+
+def spearman(a, b) -> float | None:
+    from scipy.stats import spearmanr
+
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(spearmanr(a, b).statistic)
+
+
+def verdict(row: dict) -> bool:
+    s, i, r = row["stability"], row["icc"], row["rho"]
+    return (s is not None and abs(s) <= THRESHOLDS["stability"] and i is not None
+            and i >= THRESHOLDS["icc"] and r is not None and r >= THRESHOLDS["rho"])
+
+
+class Audit:
+    """Real next-round test gains of batches (true labels, warm fit like the loop's)."""
+
+    def __init__(self, lab, labeled: np.ndarray, test: np.ndarray, seed: int) -> None:
+        from albench.strategy import FinetuneJob
+
+        self.lab, self.labeled, self.test, self.seed, self._cache = lab, labeled, test, seed, {}
+        self._job = lambda extra: FinetuneJob(labeled, extra, unsup="labels" if len(extra) else "none",
+                                              epochs=lab.epochs(True), seed=seed)
+        self.base = self._ap(())
+
+    def _ap(self, batch) -> float:
+        key = tuple(sorted(int(i) for i in batch))
+        if key not in self._cache:
+            (model,) = self.lab.finetune_many([self._job(np.asarray(key, np.int64))])
+            self._cache[key] = float(self.lab.score(model, self.test).ap50)
+        return self._cache[key]
+
+    def gain(self, batch) -> float:
+        return self._ap(batch) - self.base
+
+
+def measure(strategy, ctx, budget: int, audit: Audit, random_batches: int, seed: int) -> dict:
+    """One gate row: the table of ``strategy`` (an MGRAL instance) at ``ctx``, and its
+    stability, reliability and validity against ``audit``."""
+    b = strategy.build_table(ctx, budget)
+    base = [a for a in b.info["baseline_ap50s"] if a is not None]
+    model_ap = b.info["model_ap50_eval"]
+    batches = [b.cand[m[:min(len(m), budget)]] for m in b.members if len(m)]
+    rng = np.random.default_rng([seed, 5])
+    batches += [np.sort(rng.choice(b.cand, min(budget, len(b.cand)), replace=False))
+                for _ in range(random_batches)]
+    index = {int(c): k for k, c in enumerate(b.cand)}
+    est = [b.table.estimate(np.array([index[int(i)] for i in x])) for x in batches]
+    real = [audit.gain(x) for x in batches]
+    row = {"stability": float(np.mean(base) - model_ap) if base and model_ap is not None else None,
+           "seed_sd": float(np.std(base, ddof=1)) if len(base) > 1 else None,
+           "icc": b.info.get("icc"), "reliability": b.info.get("reliability"),
+           "shrinkage": b.info.get("shrinkage"), "rho": spearman(est, real),
+           "model_ap50_eval": model_ap, "estimated": [float(v) for v in est],
+           "realised": [float(v) for v in real], "variants": b.info["variants"],
+           "t_lut_s": b.t_lut}
+    row["pass"] = verdict(row)
+    return row
+
+
+def run_gate(make_ctx, budget: int, audit: Audit, estimators, eval_sets, options: dict,
+             random_batches: int = 4, seed: int = 0) -> list[dict]:
+    """Rows for every estimator x eval_set; ``make_ctx(strategy)`` gives a fresh context
+    at the gated round (its lab may reveal true labels when the strategy declares it)."""
+    from albench.strategy import build_strategy, strategy_options
+
+    rows = []
+    for est in estimators:
+        for kind in eval_sets:
+            opts = strategy_options("mgral", {**options, "estimator": est, "eval_set": kind,
+                                              "shrink": True})
+            strategy = build_strategy("mgral", opts)
+            row = measure(strategy, make_ctx(strategy), budget, audit, random_batches, seed)
+            rows.append({"estimator": est, "eval_set": kind, **row})
+    return rows
+
+
+def write_report(rows: list[dict], out: Path, header: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gate.json").write_text(json.dumps({**header, "thresholds": THRESHOLDS, "rows": rows},
+                                              indent=1, default=str))
+    f = lambda v: "—" if v is None else f"{v:+.3f}"  # noqa: E731
+    lines = [f"# MGRAL validity gate: {header.get('setting', '')}", "",
+             f"Thresholds: |stability| <= {THRESHOLDS['stability']} AP50, ICC >= "
+             f"{THRESHOLDS['icc']}, Spearman rho >= {THRESHOLDS['rho']} (all must hold).", "",
+             "| estimator | eval_set | stability | seed SD | ICC | shrinkage | rho | verdict |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['estimator']} | {r['eval_set']} | {f(r['stability'])} | "
+                     f"{f(r['seed_sd'])} | {f(r['icc'])} | {f(r['shrinkage'])} | {f(r['rho'])} | "
+                     f"{'PASS' if r['pass'] else 'FAIL'} |")
+    (out / "gate.md").write_text("\n".join(lines) + "\n")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(3 * max(1, len(rows)), 3), squeeze=False)
+    for ax, r in zip(axes[0], rows):
+        ax.scatter(r["estimated"], r["realised"], s=12)
+        ax.set_title(f"{r['estimator']}/{r['eval_set']}", fontsize=8)
+        ax.set_xlabel("table estimate", fontsize=7)
+        ax.set_ylabel("real test gain", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out / "gate.png", dpi=100)
+    plt.close(fig)
+
+
+def gate_from_args(a) -> None:
+    """The command on a real setting: the loop's data, backend and round-0 model (its
+    round-0 cache), a lab whose fine-tunes may read true labels only for the oracle
+    estimator, and the audit's own lab (true labels of every image, test split included:
+    the audit is not a strategy)."""
+    from albench.config import resolve
+    from albench.errors import ConfigError
+    from albench.lab import Lab, LabWorkers, default_workers
+    from albench.loop import ActiveLearningLoop, model_seed, stream
+    from albench.options import parse_kv
+    from albench.pool import Oracle
+    from albench.strategy import Meter, ModelView, SelectionContext
+
+    if a.round != 0:
+        raise ConfigError(f"The MGRAL gate measures round 0 only (got --round {a.round}); run it "
+                          "with --round 0.")
+    estimators = [e for e in a.estimators.split(",") if e]
+    eval_sets = [e for e in a.eval_sets.split(",") if e]
+    dataset_options = parse_kv(a.dataset_opt, "--dataset-opt")
+    if a.data_root:
+        dataset_options["data_root"] = a.data_root
+    over = {"strategy": "mgral", "seed": a.seed, "dataset": a.dataset, "backend": a.backend,
+            "device": a.device, "dataset_options": dataset_options or None,
+            "backend_options": parse_kv(a.backend_opt, "--backend-opt") or None,
+            "strategy_options": {**parse_kv(a.opt, "--opt"), "estimator": estimators[0],
+                                 "eval_set": eval_sets[0]}}
+    cfg = resolve(a.preset, **{k: v for k, v in over.items() if v is not None})
+    options = parse_kv(a.opt, "--opt")
+    out = Path(a.out)
+    loop = ActiveLearningLoop(cfg, out / "loop", lab_workers=1)
+    loop._setup()
+    state = loop._initial_state()
+    truth = loop.ds.annotations
+    oracle = Oracle(truth, state)
+    t0 = time.perf_counter()
+    loop._fit(0, oracle.label(state.labeled))
+    workers = LabWorkers(default_workers())
+
+    def everything(ids):
+        return {int(i): truth[int(i)] for i in ids}
+
+    audit_lab = Lab(loop.backend, everything, loop.ds.classes, engine=cfg.eval_engine,
+                    true_labels=everything, workers=workers)
+    audit = Audit(audit_lab, state.labeled, np.asarray(loop.ds.test_ids, np.int64),
+                  model_seed(cfg.seed, 1))
+
+    def make_ctx(strategy):
+        meter = Meter()
+        lab = Lab(loop.backend, oracle.label, loop.ds.classes, meter=meter, engine=cfg.eval_engine,
+                  workers=workers,
+                  true_labels=oracle.reveal_for_upper_bound if strategy.uses_true_labels else None)
+        return SelectionContext(state.unlabeled, state.labeled, 0,
+                                np.random.default_rng(stream(cfg.seed, 2, 0)),
+                                ModelView(loop.backend, meter), meter, cfg.device, lab)
+
+    budget = min(loop.budget, len(state.unlabeled))
+    rows = run_gate(make_ctx, budget, audit, estimators, eval_sets, options,
+                    random_batches=a.random, seed=a.seed)
+    workers.close()
+    write_report(rows, out, {"setting": f"{a.preset} seed {a.seed} round 0 ({cfg.dataset}, "
+                                        f"{cfg.backend})", "config": cfg.to_dict(),
+                             "options": options, "seconds": time.perf_counter() - t0,
+                             "audit_base_ap50": audit.base})
+    for r in rows:
+        print(f"{r['estimator']:>11} {r['eval_set']:>8}  stability {r['stability']}  "
+              f"ICC {r['icc']}  rho {r['rho']}  {'PASS' if r['pass'] else 'FAIL'}")
+    print(f"report: {out / 'gate.md'}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from albench.errors import ConfigError, DatasetError
+
+    p = argparse.ArgumentParser(prog="python -m strategies.mgral.gate", description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default="quick")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--round", type=int, default=0)
+    p.add_argument("--out", required=True)
+    p.add_argument("--estimators", default="consistency,pseudo,oracle")
+    p.add_argument("--eval-sets", default="crossfit,pseudo,holdout")
+    p.add_argument("--random", type=int, default=4, help="random batches audited")
+    p.add_argument("--opt", action="append", default=[], help="mgral option KEY=VALUE")
+    p.add_argument("--dataset", default=None)
+    p.add_argument("--data-root", default=None)
+    p.add_argument("--backend", default=None)
+    p.add_argument("--backend-opt", action="append", default=[])
+    p.add_argument("--dataset-opt", action="append", default=[])
+    p.add_argument("--device", default=None)
+    a = p.parse_args(argv)
+    try:
+        gate_from_args(a)
+    except (ConfigError, DatasetError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
