@@ -10,12 +10,13 @@ import pytest
 from albench.lab import Lab
 from albench.pool import Oracle
 from albench.strategy import Meter, ModelView, SelectionContext, build_strategy
+from strategies.mgral import VALIDITY
 from strategies.mgral.gate import Audit, main, run_gate, spearman, write_report
 from tests.helpers.fakes import POOL, annotations, label_state
 from tests.helpers.mgral_gains import GainBackend, planted
 
-SMALL = {"iterations": 10, "hidden": 8, "groups": 3, "samples": 4, "folds": 2, "replicates": 3,
-         "reward_split": 0.5}
+SMALL = {**VALIDITY, "iterations": 10, "hidden": 8, "groups": 3, "samples": 4, "folds": 2,
+         "replicates": 3, "reward_split": 0.5}
 CLASSES = [f"c{k}" for k in range(5)]
 
 

@@ -14,7 +14,7 @@ import torch
 
 from albench.config import resolve
 from albench.strategy import build_strategy
-from strategies.mgral import LEGACY
+from strategies.mgral import LEGACY, VALIDITY
 from strategies.mgral.agent import SamplingAgent
 from strategies.mgral.evalset import EvalPlan, Fold
 from strategies.mgral.lut import GainTable
@@ -25,7 +25,7 @@ from strategies.mgral.variants import variant_jobs
 from tests.helpers.fakes import FAST, annotations, context, label_state
 
 ROOT = Path(__file__).resolve().parent.parent
-SMALL = {**FAST["mgral"], "folds": 2, "replicates": 2}
+SMALL = {**FAST["mgral"], **VALIDITY, "folds": 2, "replicates": 2}
 
 
 # ------------------------------------------------------------------ the sampler
@@ -162,7 +162,7 @@ def test_the_exact_optimum_beats_every_other_split():
 
 
 # ------------------------------------------------------------------ the strategy
-def test_defaults_record_the_validity_diagnostics():
+def test_the_validity_variant_records_its_diagnostics():
     s = build_strategy("mgral", SMALL)
     state = label_state(20)
     d = s.select(context(state, strategy=s), 6).diagnostics
@@ -190,17 +190,17 @@ def test_a_scored_set_without_boxes_gives_an_empty_table_not_an_error():
     assert all(v == 0 for g in sel.diagnostics["lut"] for v in g)
 
 
-def test_legacy_options_keep_the_committed_run_ids_and_defaults_make_new_ones():
+def test_defaults_and_legacy_options_keep_the_committed_run_ids_and_validity_makes_new_ones():
     committed = {p.parent.name for p in (ROOT / "results" / "quick").glob("*mgral*/manifest.json")}
     assert committed
-    legacy = {resolve("quick", strategy="mgral", seed=s, strategy_options=LEGACY).run_id()
-              for s in range(3)}
-    assert legacy <= committed
-    new = resolve("quick", strategy="mgral", seed=0)
+    for given in ({}, LEGACY):  # the defaults are the legacy values
+        ids = {resolve("quick", strategy="mgral", seed=s, strategy_options=given).run_id()
+               for s in range(3)}
+        assert ids <= committed
+    new = resolve("quick", strategy="mgral", seed=0, strategy_options=VALIDITY)
     assert new.run_id() not in committed
     assert "eval_set" in new.hashed_dict()["strategy_options"]
-    assert "eval_set" not in resolve("quick", strategy="mgral", strategy_options=LEGACY
-                                     ).hashed_dict()["strategy_options"]
+    assert "eval_set" not in resolve("quick", strategy="mgral").hashed_dict()["strategy_options"]
 
 
 # ------------------------------------------------------------------ the streams, for real
@@ -244,12 +244,12 @@ def test_streams_and_continuation_rate_train_real_backends(name):
 
 
 @pytest.mark.slow
-def test_mgral_defaults_run_a_round_on_yolo(tiny_cfg, tmp_path):
+def test_mgral_validity_variant_runs_a_round_on_yolo(tiny_cfg, tmp_path):
     from albench.loop import ActiveLearningLoop
     from albench.results import read_jsonl, read_rows
 
     cfg = tiny_cfg(strategy="mgral", seed=2, rounds=1, dataset_options={"test_size": 16},
-                   strategy_options={"iterations": "20", "groups": "2", "folds": "2"})
+                   strategy_options={**VALIDITY, "iterations": "20", "groups": "2", "folds": "2"})
     result = ActiveLearningLoop(cfg, tmp_path, lab_workers=1).run()
     (d,) = read_jsonl(result.run_dir / "diagnostics.jsonl")
     rows = read_rows(result.run_dir / "rounds.csv")

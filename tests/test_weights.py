@@ -202,6 +202,6 @@ def test_a_pretrained_run_on_real_images_ends_far_above_the_same_run_from_scratc
     for name, cfg in (("pretrained", pretrained), ("scratch", scratch)):
         result = ActiveLearningLoop(cfg, tmp_path / name, dataset=ds).run()
         rows = read_rows(result.run_dir / "rounds.csv")
-        assert [r["n_labeled"] for r in rows] == [20]
-        final[name] = rows[-1]["ap50"]
+        assert [int(r["n_labeled"]) for r in rows] == [20]
+        final[name] = float(rows[-1]["ap50"])
     assert final["pretrained"] > final["scratch"] + 0.15, final

@@ -32,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
+from strategies.mgral import VALIDITY
+
 THRESHOLDS = {"stability": 0.01, "icc": 0.5, "rho": 0.4}
 
 
@@ -168,10 +170,10 @@ def gate_from_args(a) -> None:
     over = {"strategy": "mgral", "seed": a.seed, "dataset": a.dataset, "backend": a.backend,
             "device": a.device, "dataset_options": dataset_options or None,
             "backend_options": parse_kv(a.backend_opt, "--backend-opt") or None,
-            "strategy_options": {**parse_kv(a.opt, "--opt"), "estimator": estimators[0],
-                                 "eval_set": eval_sets[0]}}
+            "strategy_options": {**VALIDITY, **parse_kv(a.opt, "--opt"),
+                                 "estimator": estimators[0], "eval_set": eval_sets[0]}}
     cfg = resolve(a.preset, **{k: v for k, v in over.items() if v is not None})
-    options = parse_kv(a.opt, "--opt")
+    options = {**VALIDITY, **parse_kv(a.opt, "--opt")}  # the validity variant unless --opt
     out = Path(a.out)
     loop = ActiveLearningLoop(cfg, out / "loop", lab_workers=1)
     loop._setup()
