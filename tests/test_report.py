@@ -145,6 +145,24 @@ def test_label_shared_by_different_options_is_split(tmp_path: Path) -> None:
     assert "0 skipped" in index.read_text()
 
 
+def test_options_at_their_legacy_value_are_not_another_variant(tmp_path: Path) -> None:
+    """A run recorded before an option existed and one recorded after it, at the option's
+    declared legacy value, ran the same strategy (their config hashes agree): one label.
+    The same option at another value is another variant."""
+    root = tmp_path / "results"
+    old = {"groups": 4, "ladder": "1,2"}
+    for seed in range(2):
+        write_run(root, "random", seed)
+    write_run(root, "mgral", 0, options=old)
+    write_run(root, "mgral", 1, options={**old, "eval_set": "holdout", "replicates": 1})
+    for seed in range(2):
+        write_run(root, "mgral", seed, options={**old, "eval_set": "crossfit", "replicates": 1})
+    index = write_report(root, tmp_path / "report")
+    table = aubc_table((index.parent / "toy_fake_quick_abc123de" / "report.md").read_text())
+    assert set(table) == {"random", "mgral", "mgral (eval_set=crossfit)"}
+    assert table["mgral"][1] == "2" and table["mgral (eval_set=crossfit)"][1] == "2"
+
+
 def test_one_seed_prints_no_interval(tmp_path: Path) -> None:
     root = tmp_path / "results"
     for strategy in ("random", "entropy"):

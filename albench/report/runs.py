@@ -242,6 +242,18 @@ def _options_text(options: Any) -> str:
     return ", ".join(f"{k}={options[k]}" for k in sorted(options))
 
 
+def _hashed_options(run: Run) -> dict:
+    """A run's strategy options as its config hash sees them: an option recorded at its
+    declared legacy value is left out, so a run made before the option existed and one
+    made after it at that value are the same variant."""
+    from albench.strategy import hashed_strategy_options
+
+    options = run.config.get("strategy_options") or {}
+    if not isinstance(options, dict):
+        return {}
+    return hashed_strategy_options(str(run.config.get("strategy", "")), options)
+
+
 def _disambiguate(runs: list[Run]) -> None:
     """Append to labels shared by runs of one setting with different options the options
     that tell them apart (only those: the ones every run shares are left out)."""
@@ -249,8 +261,7 @@ def _disambiguate(runs: list[Run]) -> None:
     for run in runs:
         groups.setdefault((run.key, run.strategy), []).append(run)
     for group in groups.values():
-        options = [run.config.get("strategy_options") or {} for run in group]
-        options = [o if isinstance(o, dict) else {} for o in options]
+        options = [_hashed_options(run) for run in group]
         keys = sorted({k for o in options for k in o})
         differ = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in options}) > 1]
         if not differ:
