@@ -97,3 +97,53 @@ def test_realised_gain_on_the_reward_split_pairs_with_the_estimate():
     assert est.tolist() == [0.01, 0.05] and real.tolist() == pytest.approx([0.02, 0.08])
     est_t, real_t = pooled_calibration([run])
     assert est_t.tolist() == [0.01, 0.05, 0.02] and real_t.tolist() == pytest.approx([0.1, 0.05, 0.05])
+
+
+def _legacy_line(round_: int, chosen: list[int]) -> dict:
+    # two groups of 10; group 0 gains 0.1 by 5 images then nothing, group 1 0.004 an image
+    return {"strategy": "mgral", "round": round_, "group_sizes": [10, 10], "ladder": [[5, 10], [5, 10]],
+            "lut": [[0.1, 0.1], [0.02, 0.04]], "chosen_per_group": chosen,
+            "estimated_gain": 0.1 if chosen == [10, 0] else 0.12,
+            "model_ap50_R": 0.50, "baseline_ap50": 0.30 + 0.02 * round_}
+
+
+def _expected_random_gain() -> float:
+    # k of a random 10 out of 20 fall in group 0 (hypergeometric)
+    total = math.comb(20, 10)
+    return sum(math.comb(10, k) * math.comb(10, 10 - k) / total * (0.02 * min(k, 5) + 0.004 * (10 - k))
+               for k in range(11))
+
+
+def test_round_by_round_table_recomputes_the_batch_values_of_a_recorded_table():
+    from strategies.mgral.report_data import MgralRun
+    from strategies.mgral.report_validity import validity_lines, validity_rows
+
+    runs = [MgralRun("mgral", s, f"r{s}", [_legacy_line(0, [10, 0]), _legacy_line(1, [5, 5])], None, [])
+            for s in range(2)]
+    rows = validity_rows(runs)
+    assert [(r["round"], r["seeds"]) for r in rows] == [(0, 2), (1, 2)]
+    first, second = rows
+    assert first["optimum"] == pytest.approx(0.12)  # 5 + 5: the exact optimum of 10
+    random = _expected_random_gain()
+    assert first["random"] == pytest.approx(random, abs=0.004)
+    assert first["gap"] == pytest.approx((0.12 - 0.1) / (0.12 - first["random"]))
+    assert second["gap"] == pytest.approx(0.0)  # the agent took the optimum
+    assert first["stability"] == pytest.approx(-0.20) and second["stability"] == pytest.approx(-0.18)
+    assert first["top_share"] == 1.0 and second["top_share"] == 0.5
+    assert first["recomputed"] and math.isnan(first["reliability"])
+    text = "\n".join(validity_lines(runs))
+    assert "| mgral | 0 | 2 | holdout | 0.500 | 0.300 | -0.200 |" in text and "+0.120 *" in text
+
+
+def test_round_by_round_table_keeps_recorded_batch_values_and_reliability():
+    from strategies.mgral.report_data import MgralRun
+    from strategies.mgral.report_validity import validity_rows
+
+    line = {**_legacy_line(0, [10, 0]), "optimum_gain": 0.5, "random_gain": 0.3, "agent_gap": 0.25,
+            "estimated_gain": 0.45, "reliability": 0.8, "shrinkage": 0.6, "eval_set": "crossfit",
+            "model_ap50_eval": 0.40, "baseline_sd": 0.01}
+    (row,) = validity_rows([MgralRun("mgral", 0, "r0", [line], None, [])])
+    assert (row["optimum"], row["random"], row["gap"], row["estimated"]) == (0.5, 0.3, 0.25, 0.45)
+    assert not row["recomputed"] and row["eval_set"] == "crossfit"
+    assert (row["reliability"], row["shrinkage"], row["baseline_sd"]) == (0.8, 0.6, 0.01)
+    assert row["stability"] == pytest.approx(0.30 - 0.40)  # model_ap50_eval wins over model_ap50_R

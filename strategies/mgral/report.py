@@ -19,6 +19,7 @@ from strategies.mgral.report_data import (DIAGNOSTICS, STRATEGY, MgralRun, calib
                                           spearman_rho, summary_rows)
 from strategies.mgral.report_figures import (plot_calibration, plot_diagnostics, plot_lut,
                                              plot_rewards)
+from strategies.mgral.report_validity import validity_lines
 
 __all__ = [
     "MgralRun", "spearman_rho", "realised_gains", "calibration_pairs", "cost_multiples",
@@ -78,6 +79,7 @@ def section_lines(runs: list[MgralRun], figures: dict[str, str]) -> list[str]:
             png = figures[name]
             lines += [f"![{caption}]({png})", "",
                       f"{caption}: [PNG]({png}) · [SVG]({png[:-4]}.svg)", ""]
+    lines += validity_lines(runs)
     problems = [p for r in runs for p in r.problems]
     lines += [f"- {p}" for p in problems] + ([""] if problems else [])
     return lines
