@@ -111,3 +111,17 @@ def test_spearman_needs_spread():
 def test_gate_command_refuses_bad_input_with_status_2(capsys):
     assert main(["--preset", "smoke", "--round", "1", "--out", "/nonexistent/x"]) == 2
     assert "round 0" in capsys.readouterr().err
+
+
+def test_gate_report_names_its_command_audit_and_batch_count():
+    from strategies.mgral.gate import report_lines
+
+    row = {"estimator": "oracle", "eval_set": "crossfit", "model_ap50_eval": 0.11, "stability": 0.006,
+           "seed_sd": 0.007, "icc": -0.19, "reliability": 0.0, "shrinkage": 0.0, "rho": 0.41,
+           "estimated": [0.1] * 8, "realised": [0.2] * 8, "variants": 44, "t_lut_s": 199.4, "pass": False}
+    text = "\n".join(report_lines([row], {"setting": "quick seed 100", "command": "python -m x --seed 100",
+                                          "audit_base_ap50": 0.1214, "seconds": 1512.5}))
+    assert "    python -m x --seed 100" in text
+    assert ("| oracle | crossfit | +0.110 | +0.006 | +0.007 | -0.190 | +0.000 | +0.000 | 8 | +0.410 "
+            "| 44 | 199 | FAIL |") in text
+    assert "AP50 0.121 on the test split" in text and "took 1512 s" in text

@@ -104,32 +104,66 @@ def run_gate(make_ctx, budget: int, audit: Audit, estimators, eval_sets, options
     at the gated round (its lab may reveal true labels when the strategy declares it)."""
     from albench.strategy import build_strategy, strategy_options
 
+    from albench.progress import Reporter
+
     rows = []
-    for est in estimators:
-        for kind in eval_sets:
+    cells = [(est, kind) for est in estimators for kind in eval_sets]
+    reporter = Reporter(interval=0.0)  # one line per finished row, minutes apart
+    with reporter.phase("gate rows", len(cells)) as tick:
+        for est, kind in cells:
             opts = strategy_options("mgral", {**options, "estimator": est, "eval_set": kind,
                                               "shrink": True})
             strategy = build_strategy("mgral", opts)
             row = measure(strategy, make_ctx(strategy), budget, audit, random_batches, seed)
             rows.append({"estimator": est, "eval_set": kind, **row})
+            tick(1, f"{est}/{kind} {'PASS' if row['pass'] else 'FAIL'} "
+                    f"({row['t_lut_s']:.0f} s table)")
     return rows
+
+
+def report_lines(rows: list[dict], header: dict) -> list[str]:
+    """The Markdown of ``gate.md``: the rows against the thresholds, and what they rest on."""
+    f = lambda v: "—" if v is None else f"{v:+.3f}"  # noqa: E731
+    lines = [f"# MGRAL validity gate: {header.get('setting', '')}", ""]
+    if header.get("command"):
+        lines += ["    " + header["command"], ""]
+    lines += [f"Thresholds: |stability| <= {THRESHOLDS['stability']} AP50, ICC >= "
+              f"{THRESHOLDS['icc']}, Spearman rho >= {THRESHOLDS['rho']} (all must hold).", "",
+              "| estimator | eval_set | base AP50 (eval) | stability | seed SD | ICC | reliability "
+              "| shrinkage | batches | rho | variants | table s | verdict |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        t = r.get("t_lut_s")
+        lines.append(f"| {r['estimator']} | {r['eval_set']} | {f(r.get('model_ap50_eval'))} | "
+                     f"{f(r['stability'])} | {f(r['seed_sd'])} | {f(r['icc'])} | "
+                     f"{f(r.get('reliability'))} | {f(r['shrinkage'])} | "
+                     f"{len(r.get('estimated', []))} | {f(r['rho'])} | {r.get('variants', '—')} | "
+                     f"{'—' if t is None else f'{t:.0f}'} | {'PASS' if r['pass'] else 'FAIL'} |")
+    base, secs = header.get("audit_base_ap50"), header.get("seconds")
+    lines += ["", "base AP50 (eval): the models the variants start from, on the scored set "
+              "(the round's model on its reward split for holdout, which it trained on; the "
+              "shadows on the folds they did not train on for crossfit). stability: baseline "
+              "variants minus those models; seed SD: of the baseline over replicates; ICC: "
+              "single-replicate ICC of the group effects, reliability: of their replicate mean, "
+              "shrinkage: the factor applied (its one-sided 95% lower bound; 0 = every group on "
+              "the common curve). rho: Spearman between the table's estimate and the audited "
+              "real test gain over `batches` batches (each group's largest batch, at most the "
+              "budget, and random batches of the budget's size): with shrinkage 0 the table "
+              "ranks only how a batch spreads over the groups (and the sizes of groups smaller "
+              "than the budget).",
+              ""]
+    if base is not None:
+        lines.append(f"Audit: the round's model warm-trained without a batch scores AP50 "
+                     f"{base:.3f} on the test split; each batch's real gain is the same training "
+                     f"with it, one seed." + (f" The gate took {secs:.0f} s." if secs else ""))
+    return lines
 
 
 def write_report(rows: list[dict], out: Path, header: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "gate.json").write_text(json.dumps({**header, "thresholds": THRESHOLDS, "rows": rows},
                                               indent=1, default=str))
-    f = lambda v: "—" if v is None else f"{v:+.3f}"  # noqa: E731
-    lines = [f"# MGRAL validity gate: {header.get('setting', '')}", "",
-             f"Thresholds: |stability| <= {THRESHOLDS['stability']} AP50, ICC >= "
-             f"{THRESHOLDS['icc']}, Spearman rho >= {THRESHOLDS['rho']} (all must hold).", "",
-             "| estimator | eval_set | stability | seed SD | ICC | shrinkage | rho | verdict |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['estimator']} | {r['eval_set']} | {f(r['stability'])} | "
-                     f"{f(r['seed_sd'])} | {f(r['icc'])} | {f(r['shrinkage'])} | {f(r['rho'])} | "
-                     f"{'PASS' if r['pass'] else 'FAIL'} |")
-    (out / "gate.md").write_text("\n".join(lines) + "\n")
+    (out / "gate.md").write_text("\n".join(report_lines(rows, header)) + "\n")
     import matplotlib
 
     matplotlib.use("Agg")
@@ -146,7 +180,7 @@ def write_report(rows: list[dict], out: Path, header: dict) -> None:
     plt.close(fig)
 
 
-def gate_from_args(a) -> None:
+def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     """The command on a real setting: the loop's data, backend and round-0 model (its
     round-0 cache), a lab whose fine-tunes may read true labels only for the oracle
     estimator, and the audit's own lab (true labels of every image, test split included:
@@ -207,6 +241,8 @@ def gate_from_args(a) -> None:
     workers.close()
     write_report(rows, out, {"setting": f"{a.preset} seed {a.seed} round 0 ({cfg.dataset}, "
                                         f"{cfg.backend})", "config": cfg.to_dict(),
+                             "command": "python -m strategies.mgral.gate " + " ".join(
+                                 sys.argv[1:] if argv_given is None else argv_given),
                              "options": options, "seconds": time.perf_counter() - t0,
                              "audit_base_ap50": audit.base})
     for r in rows:
@@ -235,7 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     a = p.parse_args(argv)
     try:
-        gate_from_args(a)
+        gate_from_args(a, argv)
     except (ConfigError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
