@@ -27,9 +27,13 @@ def test_reference_covers_every_registered_strategy():
 
 @pytest.mark.slow
 def test_fresh_curves_fall_inside_the_reference_bands(tmp_path):
+    # two runs at a time (cores // 2 torch threads each): on the 2-core CPU the reference was
+    # made on, 595 s against 905 s one at a time, inside every band; a band is a statistical
+    # tolerance, not a bitwise match, and the thread count is one more source of CPU drift
     proc = subprocess.run(
         [sys.executable, "-m", "albench", "regress", "--reference", str(REFERENCE),
-         "--fresh", str(tmp_path / "fresh"), "--out", str(tmp_path / "regress.md"), "--quiet"],
+         "--fresh", str(tmp_path / "fresh"), "--out", str(tmp_path / "regress.md"),
+         "--workers", "2", "--quiet"],
         cwd=ROOT, capture_output=True, text=True, timeout=3000,
         env={**os.environ, "PYTHONPATH": str(ROOT)})
     print(proc.stdout)
