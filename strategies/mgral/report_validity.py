@@ -25,13 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from strategies.mgral.report_data import MgralRun, by_label
+from strategies.mgral.report_data import MgralRun, _finite, by_label
 
 _DRAWS = 200
-
-
-def _finite(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def recorded_batch_values(d: dict) -> dict | None:
