@@ -142,6 +142,22 @@ def _exit_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True).start()
 
 
+def _call_by_value(job: tuple[Callable, Any]) -> bytes:
+    """Worker side of :meth:`LabWorkers.map`: ``fn(item)`` serialised to bytes."""
+    import io
+
+    fn, item = job
+    buf = io.BytesIO()
+    torch.save(fn(item), buf)
+    return buf.getvalue()
+
+
+def _from_bytes(data: bytes) -> Any:
+    import io
+
+    return torch.load(io.BytesIO(data), weights_only=False)  # our own worker's result
+
+
 class LabWorkers:
     """A pool of spawned worker processes kept for a whole run (``workers`` > 1)."""
 
@@ -162,7 +178,10 @@ class LabWorkers:
             self._pool = futures.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
                                                      initializer=_exit_with_parent,
                                                      initargs=(os.getpid(),))
-        return list(self._pool.map(fn, items))
+        # results come back as bytes: tensors pickled across processes would each keep a
+        # file descriptor open in this process while they live (torch's file_descriptor
+        # sharing), and a table of dozens of fine-tuned models runs out of them
+        return [_from_bytes(b) for b in self._pool.map(_call_by_value, [(fn, i) for i in items])]
 
     def close(self) -> None:
         if self._pool is not None:

@@ -155,3 +155,10 @@ def fixed_context(backend: FakeBackend, unlabeled, labeled=()) -> SelectionConte
     meter = Meter()
     return SelectionContext(np.asarray(unlabeled, np.int64), np.asarray(labeled, np.int64), 0,
                             np.random.default_rng(0), ModelView(backend, meter), meter)
+
+
+def many_tensors(n: int) -> dict:
+    """A worker-side result of ``n`` small tensors (pickled by a process pool)."""
+    import torch
+
+    return {f"t{i}": torch.full((4,), float(i)) for i in range(n)}
