@@ -190,17 +190,20 @@ def test_a_scored_set_without_boxes_gives_an_empty_table_not_an_error():
     assert all(v == 0 for g in sel.diagnostics["lut"] for v in g)
 
 
-def test_defaults_and_legacy_options_keep_the_committed_run_ids_and_validity_makes_new_ones():
+def test_legacy_options_keep_the_committed_run_ids_and_the_defaults_are_the_validity_variant():
     committed = {p.parent.name for p in (ROOT / "results" / "quick").glob("*mgral*/manifest.json")}
     assert committed
-    for given in ({}, LEGACY):  # the defaults are the legacy values
-        ids = {resolve("quick", strategy="mgral", seed=s, strategy_options=given).run_id()
-               for s in range(3)}
-        assert ids <= committed
-    new = resolve("quick", strategy="mgral", seed=0, strategy_options=VALIDITY)
-    assert new.run_id() not in committed
-    assert "eval_set" in new.hashed_dict()["strategy_options"]
-    assert "eval_set" not in resolve("quick", strategy="mgral").hashed_dict()["strategy_options"]
+    ids = {resolve("quick", strategy="mgral", seed=s, strategy_options=LEGACY).run_id()
+           for s in range(3)}
+    assert ids == committed
+    default = resolve("quick", strategy="mgral", seed=0)
+    assert default.run_id() == resolve("quick", strategy="mgral", seed=0,
+                                       strategy_options=VALIDITY).run_id()
+    assert default.run_id() not in committed
+    assert default.strategy_options["eval_set"] == "crossfit"
+    assert "eval_set" in default.hashed_dict()["strategy_options"]
+    legacy = resolve("quick", strategy="mgral", strategy_options=LEGACY)
+    assert "eval_set" not in legacy.hashed_dict()["strategy_options"]
 
 
 # ------------------------------------------------------------------ the streams, for real

@@ -39,6 +39,22 @@ def test_committed_runs_keep_their_ids():
         assert cfg.run_id() == path.parent.name
 
 
+@pytest.mark.parametrize("results, sweep_file", [
+    ("results/reference", "results/reference/sweep.yaml"),
+    ("results/quick", "strategies/mgral/paper/sweeps/shapes-quick.yaml")])
+def test_committed_sweep_files_make_exactly_the_committed_runs(results, sweep_file):
+    """The sweep file a committed folder is rebuilt from gives its run ids, so a changed
+    default (mgral's are now the validity variant) cannot silently make other runs."""
+    from albench.sweep import SETTING_KEYS, expand_grid, read_config
+
+    spec = read_config(ROOT / sweep_file)
+    configs = expand_grid(spec.get("strategies") or "all", spec.get("seeds"),
+                          strategy_options=spec.get("strategy_options") or {},
+                          **{k: spec[k] for k in SETTING_KEYS if k in spec})
+    folders = {p.parent.name for p in (ROOT / results).glob("*/manifest.json")}
+    assert folders and {c.run_id() for c in configs} == folders
+
+
 def test_run_config_is_immutable_and_options_are_resolved_once():
     cfg = resolve("smoke", strategy="entropy", strategy_options={"aggregate": "max"})
     assert set(cfg.strategy_options) > {"aggregate"}  # defaults filled in by resolve
