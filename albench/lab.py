@@ -39,6 +39,7 @@ from albench.backends.base import BackendSpec
 from albench.backends.semi import UNSUP_MODES, UnsupConfig
 from albench.data.index import Annotation
 from albench.errors import ConfigError, OracleError
+from albench.procs import exit_with_parent
 
 JOB_MODES = UNSUP_MODES + ("labels",)
 
@@ -128,20 +129,6 @@ def _run_payload(p: _Payload) -> dict:
         return backend.state()
 
 
-def _exit_with_parent(parent: int) -> None:
-    """Worker initializer: end this worker when the run that started it is gone (killed,
-    interrupted), so no orphan keeps training."""
-    import threading
-    import time
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(1.0)
-        os._exit(1)
-
-    threading.Thread(target=watch, daemon=True).start()
-
-
 def _call_by_value(job: tuple[Callable, Any]) -> bytes:
     """Worker side of :meth:`LabWorkers.map`: ``fn(item)`` serialised to bytes."""
     import io
@@ -176,7 +163,7 @@ class LabWorkers:
             import multiprocessing as mp
 
             self._pool = futures.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                                     initializer=_exit_with_parent,
+                                                     initializer=exit_with_parent,
                                                      initargs=(os.getpid(),))
         # results come back as bytes: tensors pickled across processes would each keep a
         # file descriptor open in this process while they live (torch's file_descriptor

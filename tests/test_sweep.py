@@ -487,3 +487,58 @@ def test_sweep_progress_is_plain_lines_off_a_terminal():
     assert lines == ["running shapes-yolo-random-s0-0123abcd",
                      "[1/2] complete shapes-yolo-random-s0-0123abcd: final AP50 0.456 (12.3s)",
                      "[2/2] failed shapes-yolo-entropy-s0-0123abcd: boom"]
+
+
+WORKER_SCRIPT = """
+import os, sys, time
+if __name__ == "__main__":
+    if sys.argv[1] == "sweep":
+        from albench.sweep.executors import Pool
+        pool = Pool(sys.argv[2], workers=1).pool
+    else:
+        from albench.lab import LabWorkers
+        lab = LabWorkers(2)
+        lab.map(abs, [1, 2])
+        pool = lab._pool
+    pid = pool.submit(os.getpid).result()
+    pool.submit(time.sleep, 600)
+    print(pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting for its reaper counts as ended)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in ("Z", "X")
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states in /proc")
+@pytest.mark.parametrize("kind", ["sweep", "lab"])
+def test_workers_end_when_the_process_that_started_them_is_killed(kind, tmp_path):
+    """A sweep killed by a scheduler (SIGKILL reaches only the parent) must not leave its
+    run workers, or a run its fine-tune workers, training on as orphans that hold the
+    run's lock and write into its folder."""
+    import signal
+    import subprocess
+    import time
+
+    script = tmp_path / "workers.py"
+    script.write_text(WORKER_SCRIPT)
+    proc = subprocess.Popen([sys.executable, str(script), kind, str(tmp_path)],
+                            stdout=subprocess.PIPE, text=True,
+                            cwd=Path(__file__).resolve().parent.parent)
+    worker = int(proc.stdout.readline())
+    assert _alive(worker)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    deadline = time.monotonic() + 20
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ended = not _alive(worker)
+    if not ended:
+        os.kill(worker, signal.SIGKILL)
+    assert ended, f"the {kind} worker {worker} outlived the process that started it"

@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 from albench.config import RunConfig
 from albench.errors import ConfigError
+from albench.procs import exit_with_parent
 from albench.sweep.gpu import check_gpus_per_run
 from albench.sweep.single import SweepOutcome, run_one
 
@@ -59,7 +60,8 @@ class Pool:
 
         self.out, self.threads = str(out), threads or max(1, cores() // workers)
         self.pool = futures.ProcessPoolExecutor(
-            workers, mp_context=multiprocessing.get_context("spawn"))
+            workers, mp_context=multiprocessing.get_context("spawn"),
+            initializer=exit_with_parent, initargs=(os.getpid(),))  # no orphans if killed
         self.ids: dict[futures.Future, str] = {}
 
     def submit(self, cfg: RunConfig) -> futures.Future:
