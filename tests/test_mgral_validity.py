@@ -260,3 +260,66 @@ def test_mgral_validity_variant_runs_a_round_on_yolo(tiny_cfg, tmp_path):
     assert d["eval_set"] == "crossfit" and d["eval_size"] == 16 and d["replicates"] == 2
     assert d["variants"] == 2 * 2 * (1 + sum(len(x) for x in d["ladder"]))
     assert d["model_ap50_eval"] is None or 0 <= d["model_ap50_eval"] <= 1
+
+
+# ------------------------------------------------------------------ an indifferent table
+def _fixed_table(monkeypatch, table, m):
+    """The strategy's table replaced by ``table`` over ``m`` candidates (ids 100..), whose
+    encodings cluster by group as k-means groups do."""
+    from types import SimpleNamespace
+
+    from strategies.mgral import MGRAL
+
+    rng = np.random.default_rng(0)
+    ns = SimpleNamespace(cand=np.arange(100, 100 + m), table=table, gains=None, info={},
+                         plan=None, sizes=None, members=None, group_of=table.group_of, seed=0,
+                         t_lut=0.0, feats=(rng.standard_normal((4, 6))[table.group_of]
+                                           + 0.05 * rng.standard_normal((m, 6))).astype(np.float32))
+    monkeypatch.setattr(MGRAL, "build_table", lambda self, ctx, budget: ns)
+    monkeypatch.setattr(MGRAL, "_diagnostics", lambda self, *a: {})
+
+
+def test_a_table_that_values_every_batch_alike_gives_a_random_batch_with_indifferent_random(
+        monkeypatch):
+    """Four groups on one straight curve: every 10-image batch has the same estimated gain.
+    The agent's top-B is then arbitrary, and with encodings that cluster by group it takes
+    most of a batch from one group; indifferent=random draws the batch at random: each
+    candidate about equally often over seeds, no group favoured."""
+    m, budget = 40, 10
+    group_of = np.repeat(np.arange(4), 10)
+    table = GainTable([np.array([5, 10])] * 4, [np.array([0.01, 0.02])] * 4, group_of)
+    assert batch_values(table, budget, np.arange(10), np.random.default_rng(0))["agent_gap"] is None
+    _fixed_table(monkeypatch, table, m)
+
+    def over_seeds(option):
+        counts, largest = np.zeros(m), []
+        for seed in range(60):
+            s = build_strategy("mgral", {**SMALL, "indifferent": option, "iterations": 5})
+            sel = s.select(context(label_state(20), seed=seed, strategy=s), budget)
+            assert len(set(sel.ids.tolist())) == budget
+            assert set(sel.ids.tolist()) <= set(range(100, 140))
+            assert sel.diagnostics.get("indifferent", True) is True
+            counts[sel.ids - 100] += 1
+            largest.append(np.bincount(group_of[sel.ids - 100], minlength=4).max())
+        return counts, float(np.mean(largest))
+
+    counts, largest = over_seeds("random")
+    assert counts.sum() == 600 and counts.min() >= 3 and counts.max() <= 30  # 15 expected
+    assert largest < 5.5  # about 4 of 10 from the largest group at random
+    _, agent_largest = over_seeds("agent")
+    assert agent_largest > largest + 1.5  # the failure the option exists for (7 of 10 here)
+
+
+def test_indifferent_random_leaves_an_informative_table_to_the_agent(monkeypatch):
+    group_of = np.repeat(np.arange(4), 10)
+    table = GainTable([np.array([5, 10])] * 4, [np.array([0.05, 0.06])] + [np.array([0.0, 0.0])] * 3,
+                      group_of)
+    _fixed_table(monkeypatch, table, 40)
+
+    def pick(option):
+        s = build_strategy("mgral", {**SMALL, "indifferent": option})
+        return s.select(context(label_state(20), seed=3, strategy=s), 10)
+
+    a, b = pick("random"), pick("agent")
+    assert a.diagnostics["indifferent"] is False and "indifferent" not in b.diagnostics
+    assert np.array_equal(a.ids, b.ids)

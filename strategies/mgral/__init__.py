@@ -20,7 +20,8 @@ where variants are scored (:mod:`strategies.mgral.evalset`); ``folds`` [2; legac
 legacy false] (:mod:`strategies.mgral.shrink`); ``sampler`` [plackett | bernoulli
 (legacy)] (:mod:`strategies.mgral.sampler`); ``gap`` [0.05; legacy 0: train until the
 agent's batch is within this share of the way from the table's optimum to a random batch];
-``reward_split`` [0.2] share of the initial labeled set held out as R (holdout only,
+``indifferent`` [agent | random: B candidates at random when the table values every
+batch alike]; ``reward_split`` [0.2] share of the initial labeled set held out as R (holdout only,
 never the test split); ``candidates`` [0: min(pool, 8B)];
 ``groups`` [4; legacy 8] k-means groups of the L2-normalised embeddings; ``ladder`` ["1,2,4"]
 multiples of B/G per group; ``variant_epochs`` [3] epochs of each variant fine-tune (on
@@ -94,6 +95,10 @@ class MGRAL(Strategy):
         "gap": Option(0.05, "train the agent until its batch is within this share of the way "
                       "from the table optimum to a random batch (0: all iterations)",
                       low=0, high=1, legacy=0.0),
+        "indifferent": Option("agent", "when the table values every batch alike (its exact "
+                              "optimum no better than a random batch): agent (the agent's "
+                              "top-B, as otherwise) | random (B candidates drawn at random)",
+                              ("agent", "random"), legacy="agent"),
         "reward_split": Option(0.2, "eval_set=holdout: share of the initial labeled set held out "
                                "to score variants", low=0, high=1, exclusive=True),
         "candidates": Option(0, "candidates per round (0: min(pool, 8 x budget))", low=0),
@@ -152,8 +157,13 @@ class MGRAL(Strategy):
         b = self.build_table(ctx, budget)
         t1 = time.perf_counter()
         curve: list[float] = []
+        indifferent = self.opts["indifferent"] == "random" and _indifferent(b.table, budget)
         with ctx.meter.timed("strategy_train"):  # the agent's training is the strategy's own
-            if self.opts["agent"] == "greedy":
+            if indifferent:  # every batch is optimal by the table: a random one, not an arbitrary one
+                picked = np.sort(ctx.rng.choice(len(b.cand), size=min(budget, len(b.cand)),
+                                                replace=False)).astype(np.int64)
+                probs = np.full(len(picked), len(picked) / len(b.cand))
+            elif self.opts["agent"] == "greedy":
                 from strategies.mgral.lut import greedy_select
 
                 picked = np.asarray(greedy_select(b.table, budget, ctx.rng), np.int64)
@@ -161,9 +171,12 @@ class MGRAL(Strategy):
             else:
                 picked, probs, curve = self._run_agent(b.feats, b.table, budget, ctx.rng)
         t_agent = time.perf_counter() - t1
-        return Selection(b.cand[picked], np.asarray(probs, np.float64), self._diagnostics(
+        diagnostics = self._diagnostics(
             b.table, b.gains, b.info, b.plan, picked, curve, b.sizes, b.members, b.group_of,
-            budget, b.seed, b.t_lut, t_agent, len(b.cand)))
+            budget, b.seed, b.t_lut, t_agent, len(b.cand))
+        if self.opts["indifferent"] != "agent":
+            diagnostics["indifferent"] = bool(indifferent)
+        return Selection(b.cand[picked], np.asarray(probs, np.float64), diagnostics)
 
     def build_table(self, ctx: SelectionContext, budget: int) -> SimpleNamespace:
         """One round's table without the agent: ``cand``, ``feats``, ``group_of``,
@@ -303,6 +316,17 @@ class MGRAL(Strategy):
         picked, probs = choose()
         self._agent_state = agent_state(agent, optimizer)
         return np.asarray(picked, np.int64), np.asarray(probs, np.float64), list(out["reward_curve"])
+
+
+def _indifferent(table, budget: int, tol: float = 1e-9) -> bool:
+    """True when the table's exact optimum is worth no more than a random batch of the same
+    size: a shrunk table whose groups all sit on a straight common curve values every batch
+    alike, and the agent's top-B is then arbitrary (often one group), not random."""
+    from strategies.mgral.shrink import batch_values
+
+    k = min(budget, table.candidates)
+    ref = batch_values(table, budget, np.arange(k), np.random.default_rng(0))
+    return ref["optimum_gain"] - ref["random_gain"] <= tol
 
 
 def _gap_stop(table, budget: int, choose, gap: float, every: int = 10):
