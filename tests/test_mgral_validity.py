@@ -323,3 +323,57 @@ def test_indifferent_random_leaves_an_informative_table_to_the_agent(monkeypatch
     a, b = pick("random"), pick("agent")
     assert a.diagnostics["indifferent"] is False and "indifferent" not in b.diagnostics
     assert np.array_equal(a.ids, b.ids)
+
+
+# ------------------------------------------------------------------ pick=sample
+def test_best_sample_is_the_draw_the_table_values_most_and_the_same_noise_gives_the_same_batch():
+    from strategies.mgral.sampler import _top_of, plackett_scores, select_best_sample
+
+    rng = np.random.default_rng(1)
+    feats = rng.standard_normal((24, 6)).astype(np.float32)
+    group_of = np.arange(24) % 3
+    table = GainTable([np.array([2, 4])] * 3, [np.array([0.1, 0.15]), np.array([0.0, 0.01]),
+                                                np.array([0.02, 0.03])], group_of)
+    agent = SamplingAgent(6, hidden=8, generator=torch.Generator().manual_seed(0))
+    order = rng.permutation(24)
+    noise = torch.rand(16, 24, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    ids, scores = select_best_sample(agent, feats, order, 5, table, noise)
+    assert len(set(ids.tolist())) == 5 and ids.min() >= 0 and ids.max() < 24 and len(scores) == 5
+    with torch.no_grad():
+        s = plackett_scores(agent, torch.from_numpy(feats[order]))
+    draws = order[_top_of(s, noise, 5).numpy()]
+    values = [table.estimate(row) for row in draws]
+    assert table.estimate(ids) == pytest.approx(max(values))
+    assert len({tuple(sorted(r)) for r in draws.tolist()}) > 1  # the draws differ: a real choice
+    again, _ = select_best_sample(agent, feats, order, 5, table, noise)
+    assert np.array_equal(ids, again)
+
+
+def test_pick_sample_gives_a_spread_batch_where_the_table_is_blank_and_the_mode_does_not(monkeypatch):
+    """The failure pick=sample exists for: on a table that values every batch alike, the
+    agent's mode (top-B) takes most of a batch from one group when encodings cluster by
+    group; a draw from the policy spreads like a random batch."""
+    m, budget = 40, 10
+    group_of = np.repeat(np.arange(4), 10)
+    table = GainTable([np.array([5, 10])] * 4, [np.array([0.01, 0.02])] * 4, group_of)
+    _fixed_table(monkeypatch, table, m)
+
+    def largest(pick):
+        out = []
+        for seed in range(40):
+            s = build_strategy("mgral", {**SMALL, "pick": pick, "iterations": 5})
+            sel = s.select(context(label_state(20), seed=seed, strategy=s), budget)
+            assert len(set(sel.ids.tolist())) == budget
+            assert set(sel.ids.tolist()) <= set(range(100, 140))
+            out.append(np.bincount(group_of[sel.ids - 100], minlength=4).max())
+        return float(np.mean(out))
+
+    sample, mode = largest("sample"), largest("mode")
+    assert sample < 5.5 and mode > sample + 1.5
+
+
+def test_pick_sample_with_the_bernoulli_sampler_is_a_config_error():
+    from albench.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="sampler=plackett"):
+        build_strategy("mgral", {**SMALL, "pick": "sample", "sampler": "bernoulli"})

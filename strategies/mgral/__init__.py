@@ -21,8 +21,10 @@ legacy false] (:mod:`strategies.mgral.shrink`); ``sampler`` [plackett | bernoull
 (legacy)] (:mod:`strategies.mgral.sampler`); ``gap`` [0.05; legacy 0: train until the
 agent's batch is within this share of the way from the table's optimum to a random batch];
 ``indifferent`` [agent | random: B candidates at random when the table values every
-batch alike]; ``reward_split`` [0.2] share of the initial labeled set held out as R (holdout only,
-never the test split); ``candidates`` [0: min(pool, 8B)];
+batch alike]; ``pick`` [mode: the agent's top-B | sample: the best by the table of
+``samples`` draws from the trained policy (sampler=plackett)]; ``reward_split`` [0.2]
+share of the initial labeled set held out as R (holdout only, never the test split);
+``candidates`` [0: min(pool, 8B)];
 ``groups`` [4; legacy 8] k-means groups of the L2-normalised embeddings; ``ladder`` ["1,2,4"]
 multiples of B/G per group; ``variant_epochs`` [3] epochs of each variant fine-tune (on
 the labeled set minus R plus the group's images); ``estimator`` [consistency |
@@ -100,6 +102,9 @@ class MGRAL(Strategy):
                               "optimum no better than a random batch): agent (the agent's "
                               "top-B, as otherwise) | random (B candidates drawn at random)",
                               ("agent", "random"), legacy="agent"),
+        "pick": Option("mode", "sampler=plackett: the agent's batch: mode (its top-B by score, "
+                       "the paper's) | sample (the best by the table of `samples` draws "
+                       "from the trained policy)", ("mode", "sample"), legacy="mode"),
         "reward_split": Option(0.2, "eval_set=holdout: share of the initial labeled set held out "
                                "to score variants", low=0, high=1, exclusive=True),
         "candidates": Option(0, "candidates per round (0: min(pool, 8 x budget))", low=0),
@@ -126,6 +131,10 @@ class MGRAL(Strategy):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self._multipliers = _parse_ladder(self.opts["ladder"])
+        if self.opts["pick"] == "sample" and self.opts["sampler"] != "plackett":
+            raise ConfigError("mgral: --opt pick=sample picks among the exact-B draws of "
+                              f"sampler=plackett, but sampler is {self.opts['sampler']!r}; "
+                              "add --opt sampler=plackett or leave pick at mode.")
         self.reward_ids: np.ndarray | None = None
         self._agent_state: dict | None = None
         self._fold_of: dict[int, int] = {}
@@ -291,7 +300,7 @@ class MGRAL(Strategy):
 
         from strategies.mgral.agent import (SamplingAgent, agent_state, load_agent_state,
                                             make_optimizer, select, train_agent)
-        from strategies.mgral.sampler import select_plackett, train_plackett
+        from strategies.mgral.sampler import select_best_sample, select_plackett, train_plackett
 
         o = self.opts
         plackett = o["sampler"] == "plackett"
@@ -305,6 +314,10 @@ class MGRAL(Strategy):
         order = rng.permutation(len(feats))
         choose = (lambda: select_plackett(agent, feats, order, budget)) if plackett else \
             (lambda: select(agent, feats, order, budget))
+        if plackett and o["pick"] == "sample":  # one fixed set of draws: CRN across calls
+            noise = torch.rand(o["samples"], len(feats), dtype=torch.float64,
+                               generator=torch.Generator().manual_seed(int(rng.integers(2**31))))
+            choose = lambda: select_best_sample(agent, feats, order, budget, table, noise)  # noqa: E731
         stop = _gap_stop(table, budget, choose, o["gap"]) if o["gap"] > 0 else None
         common = dict(iterations=o["iterations"], lr=o["lr"], entropy_bonus=o["entropy_bonus"],
                       samples_per_iter=o["samples"], generator=gen, order=order,

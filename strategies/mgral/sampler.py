@@ -9,7 +9,10 @@ which is an exact draw of the first B places, without replacement: every sample 
 exactly B distinct candidates and no size penalty is needed. Its log-probability is
 ``sum_j [s_{i_j} - logsumexp(s over the candidates not yet drawn)]``. Loss: ``-(R - b) /
 scale * log pi(S) - eta * H(softmax(s))``, ``b`` an exponential moving average of the mean
-reward (0.9), Adam. Selection: the top B by ``s`` (ties: the lower candidate index).
+reward (0.9), Adam. Selection (``pick``): ``mode``, the top B by ``s`` (ties: the lower
+candidate index), the paper's top-B; or ``sample``, the best by the table of K draws made
+with one fixed set of Gumbel noises (:func:`select_best_sample`): one of the policy's own
+samples rather than its mode, which a Plackett-Luce policy need not resemble.
 
 Randomness: the Gumbel draws come from the given ``torch.Generator``; the global RNG is
 never used, so the same seed gives the same training and the same ids.
@@ -39,7 +42,11 @@ def gumbel_top(scores: torch.Tensor, budget: int, samples: int,
     """``samples`` Plackett-Luce draws of the first ``budget`` places: indices [K, B] in
     the order drawn."""
     u = torch.rand(samples, scores.shape[0], generator=generator, dtype=torch.float64)
-    keys = scores.detach().double().unsqueeze(0) - torch.log(-torch.log(u.clamp(1e-300, 1 - 1e-16)))
+    return _top_of(scores, u, budget)
+
+
+def _top_of(scores: torch.Tensor, uniforms: torch.Tensor, budget: int) -> torch.Tensor:
+    keys = scores.detach().double().unsqueeze(0) - torch.log(-torch.log(uniforms.clamp(1e-300, 1 - 1e-16)))
     return torch.topk(keys, budget, dim=1).indices
 
 
@@ -110,3 +117,28 @@ def select_plackett(agent: SamplingAgent, feats: np.ndarray, order: np.ndarray, 
     key[o] = s
     ranked = np.lexsort((np.arange(len(o)), -key))[:max(0, min(int(budget), len(o)))]
     return ranked.astype(np.int64), key[ranked]
+
+
+@torch.no_grad()
+def select_best_sample(agent: SamplingAgent, feats: np.ndarray, order: np.ndarray, budget: int,
+                       table: GainTable, uniforms: torch.Tensor,
+                       threads: int | None = 1) -> tuple[np.ndarray, np.ndarray]:
+    """``pick=sample``: the Plackett-Luce draws that ``uniforms`` [K, M] (reading order)
+    make from the policy, each exactly ``min(budget, M)`` distinct candidates, and the one
+    the table values most (ties: the first draw). The same uniforms give the same draws for
+    the same scores, so the gap stop and the final pick see one function of the policy.
+    Returns candidate indices, sorted, and their scores."""
+    x, o = _check_inputs(agent, feats, order)
+    b = max(0, min(int(budget), len(o)))
+    if uniforms.shape != (uniforms.shape[0], len(o)) or uniforms.shape[0] < 1:
+        raise ValueError(f"uniforms need shape [K, {len(o)}], got {tuple(uniforms.shape)}")
+    with torch_threads(threads):
+        s = plackett_scores(agent, x).double()
+    if b == 0:
+        return np.zeros(0, np.int64), np.zeros(0)
+    draws = o[_top_of(s, uniforms, b).numpy()]                   # candidate indices [K, B]
+    values = [table.estimate(row) for row in draws]
+    best = np.sort(draws[int(np.argmax(values))])
+    key = np.empty(len(o))
+    key[o] = s.numpy()
+    return best.astype(np.int64), key[best]
