@@ -277,6 +277,24 @@ def test_strategy_keeps_its_colour_and_figures_are_byte_stable(tmp_path: Path) -
         assert first == (tmp_path / "c" / slug / f"curves.{ext}").read_bytes(), ext
 
 
+def test_two_variants_of_one_strategy_get_lines_of_their_own(tmp_path: Path) -> None:
+    from albench import style
+    from albench.report.plots import strategy_styles
+
+    root = tmp_path / "results"
+    for seed in range(2):
+        write_run(root, "random", seed)
+        write_run(root, "mgral", seed, options={"estimator": "consistency"})
+        write_run(root, "mgral", seed, options={"estimator": "oracle"})
+    slug = "toy_fake_quick_abc123de"
+    svg = (write_report(root, tmp_path / "r").parent / slug / "curves.svg").read_text()
+    palette = {c.lower() for c in style.STRATEGY_COLORS}
+    drawn = _figure_colors(svg) & palette
+    # the first variant keeps mgral's colour in every figure; the second has one of its own
+    assert strategy_styles().color("mgral").lower() in drawn
+    assert len(drawn) == 2
+
+
 def test_cost_table_shows_a_shared_round0_once(tmp_path: Path) -> None:
     root = tmp_path / "results"
     for seed in range(3):

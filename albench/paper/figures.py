@@ -36,7 +36,7 @@ from albench import stats, style  # noqa: E402
 from albench.paper.spec import METRICS, PanelPlan, Reference  # noqa: E402
 from albench.report import (REFERENCE, TIME_COLUMNS, Run, StrategyCurves,  # noqa: E402
                             strategy_curves)
-from albench.report.plots import UPPER_LEGEND, strategy_styles  # noqa: E402
+from albench.report.plots import UPPER_LEGEND, curve_looks, strategy_styles  # noqa: E402
 from albench.report.tables import cost_phases, delta_intervals  # noqa: E402
 
 _BOOT_SEED = 20240521
@@ -102,9 +102,9 @@ def _pool_axis(ax: Any, pool: float) -> None:
 
 def _draw_curves(ax: Any, data: PanelData, colors: dict[str, Any], rng: np.random.Generator,
                  thin: bool = False) -> None:
-    styles = strategy_styles([_base(c) for c in data.curves])
+    looks = curve_looks(data.curves, _base)
     for c in data.curves:
-        kw = styles[_base(c)].kwargs(upper_bound=c.upper_bound)
+        kw = looks[c.name].kwargs(upper_bound=c.upper_bound)
         if thin:
             kw["linewidth"] *= 0.7
         band = stats.mean_interval(data.values(c), rng=rng)
@@ -129,14 +129,14 @@ def plot_deltas(panels: list[PanelData], stem: Path) -> list[Path]:
         fig = Figure(figsize=(max(6.8, 5.2 * len(drawn)), 4.4), layout="constrained")
         axes = np.atleast_1d(fig.subplots(1, len(drawn)))
         for ax, data in zip(axes, drawn):
-            styles = strategy_styles([_base(c) for c in data.curves])
+            looks = curve_looks(data.curves, _base)
             metric = data.panel.metric
             curves = [_as_metric(c, metric) for c in data.curves]
             for c in data.curves:
                 d = delta_intervals(curves, rng).get(c.name)
                 if d is None:
                     continue
-                kw = styles[_base(c)].kwargs(upper_bound=c.upper_bound)
+                kw = looks[c.name].kwargs(upper_bound=c.upper_bound)
                 ax.plot(c.x, d.estimate, markersize=3, label=f"{c.label} (n = {d.n})", **kw)
                 if d.has_interval:
                     ax.fill_between(c.x, d.low, d.high, color=kw["color"], alpha=0.15, linewidth=0)

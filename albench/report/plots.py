@@ -34,13 +34,29 @@ def look_name(c: StrategyCurves) -> str:
     return names.pop() if len(names) == 1 else c.name
 
 
+def curve_looks(curves: list, base=look_name) -> dict[str, style.Look]:
+    """One look per curve, keyed by its name: a strategy's registry look for its first
+    curve, and a look of its own for every further variant of that strategy in the same
+    figure (e.g. mgral at its defaults and mgral with ``estimator=oracle``), styled after
+    every registry name, so no two lines of one figure share colour, marker and line style.
+    ``base`` gives the registry name a curve is styled by."""
+    seen: set[str] = set()
+    keys: dict[str, str] = {}
+    for c in curves:
+        b = base(c)
+        keys[c.name] = c.name if b in seen else b
+        seen.add(b)
+    styles = strategy_styles(list(keys.values()))
+    return {name: styles[key] for name, key in keys.items()}
+
+
 def plot_curves(
     key: SettingKey, curves: list[StrategyCurves], out_stem: Path, rng: np.random.Generator
 ) -> list[Path]:
     """Mean AP50 and AP against labeled images with 95% bands (the method picked by
     :func:`albench.stats.mean_interval`) and the paired Δ AP50 vs the reference; PNG, PDF
     and SVG written by :func:`albench.style.save`."""
-    styles = strategy_styles([look_name(c) for c in curves])
+    looks = curve_looks(curves)
     ref = reference_curve(curves)
     deltas = delta_intervals(curves, rng)
     methods: set[str] = set()
@@ -48,7 +64,7 @@ def plot_curves(
         fig = Figure(figsize=(16, 4.8), layout="constrained")
         axes = fig.subplots(1, 3)
         for c in curves:
-            kw = styles[look_name(c)].kwargs(upper_bound=c.upper_bound)
+            kw = looks[c.name].kwargs(upper_bound=c.upper_bound)
             label = c.name + (" (reference)" if c is ref else " (upper bound)" if c.upper_bound else "")
             for ax, values in zip(axes[:2], (c.ap50, c.ap)):
                 band = stats.mean_interval(values, rng=rng)
