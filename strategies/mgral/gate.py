@@ -142,7 +142,8 @@ def report_lines(rows: list[dict], header: dict) -> list[str]:
     base, secs = header.get("audit_base_ap50"), header.get("seconds")
     lines += ["", "base AP50 (eval): the models the variants start from, on the scored set "
               "(the round's model on its reward split for holdout, which it trained on; the "
-              "shadows on the folds they did not train on for crossfit). stability: baseline "
+              "shadows on the folds they did not train on for crossfit; the round's model "
+              "against its own pseudo-labels for pseudo, so 1.000 by construction). stability: baseline "
               "variants minus those models; seed SD: of the baseline over replicates; ICC: "
               "single-replicate ICC of the group effects, reliability: of their replicate mean, "
               "shrinkage: the factor applied (its one-sided 95% lower bound; 0 = every group on "
