@@ -108,9 +108,18 @@ def test_spearman_needs_spread():
     assert spearman([1, 2, 3, 4], [2, 4, 6, 9]) == pytest.approx(1.0)
 
 
-def test_gate_command_refuses_bad_input_with_status_2(capsys):
-    assert main(["--preset", "smoke", "--round", "1", "--out", "/nonexistent/x"]) == 2
-    assert "round 0" in capsys.readouterr().err
+@pytest.mark.parametrize("extra, phrase", [
+    (["--round", "1"], "round 0"),
+    (["--estimators", "consistency,orcale"], "orcale unknown"),
+    (["--estimators", ""], "--estimators (empty)"),
+    (["--eval-sets", "crossfit,crossfit"], "distinct names from crossfit, pseudo, holdout"),
+    (["--random", "-1"], "--random -1 is negative"),
+])
+def test_gate_command_refuses_bad_input_with_status_2_before_any_work(tmp_path, capsys, extra, phrase):
+    out = tmp_path / "gate"
+    assert main(["--preset", "smoke", "--out", str(out), *extra]) == 2
+    assert phrase in capsys.readouterr().err
+    assert not out.exists()
 
 
 def test_gate_report_names_its_command_audit_and_batch_count():

@@ -197,8 +197,22 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     if a.round != 0:
         raise ConfigError(f"The MGRAL gate measures round 0 only (got --round {a.round}); run it "
                           "with --round 0.")
+    from strategies.mgral import ESTIMATOR_JOB
+    from strategies.mgral.evalset import EVAL_SETS
+
     estimators = [e for e in a.estimators.split(",") if e]
     eval_sets = [e for e in a.eval_sets.split(",") if e]
+    for flag, given, allowed in (("--estimators", estimators, tuple(ESTIMATOR_JOB)),
+                                 ("--eval-sets", eval_sets, EVAL_SETS)):
+        wrong = [g for g in given if g not in allowed]
+        if wrong or not given or len(set(given)) != len(given):
+            raise ConfigError(
+                f"{flag} {','.join(given) or '(empty)'} is not a comma-separated list of distinct "
+                f"names from {', '.join(allowed)}" + (f" ({', '.join(wrong)} unknown)" if wrong else "")
+                + f"; pass e.g. {flag} {allowed[0]}. Nothing was trained or written.")
+    if a.random < 0:
+        raise ConfigError(f"--random {a.random} is negative; pass the number of random batches to "
+                          "audit, 0 or more (default 4). Nothing was trained or written.")
     dataset_options = parse_kv(a.dataset_opt, "--dataset-opt")
     if a.data_root:
         dataset_options["data_root"] = a.data_root
@@ -255,21 +269,37 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
 def main(argv: list[str] | None = None) -> int:
     from albench.errors import ConfigError, DatasetError
 
-    p = argparse.ArgumentParser(prog="python -m strategies.mgral.gate", description=__doc__.split("\n")[0])
-    p.add_argument("--preset", default="quick")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--round", type=int, default=0)
-    p.add_argument("--out", required=True)
-    p.add_argument("--estimators", default="consistency,pseudo,oracle")
-    p.add_argument("--eval-sets", default="crossfit,pseudo,holdout")
-    p.add_argument("--random", type=int, default=4, help="random batches audited")
-    p.add_argument("--opt", action="append", default=[], help="mgral option KEY=VALUE")
-    p.add_argument("--dataset", default=None)
-    p.add_argument("--data-root", default=None)
-    p.add_argument("--backend", default=None)
-    p.add_argument("--backend-opt", action="append", default=[])
-    p.add_argument("--dataset-opt", action="append", default=[])
-    p.add_argument("--device", default=None)
+    p = argparse.ArgumentParser(prog="python -m strategies.mgral.gate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="quick",
+                   help="the setting whose round-0 model is gated (default: quick)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="the seed of that setting; gate development seeds, not reported ones "
+                        "(default: 0)")
+    p.add_argument("--round", type=int, default=0, help="the round gated; only 0 is supported")
+    p.add_argument("--out", required=True,
+                   help="folder for gate.md, gate.json and gate.png (created; files in it "
+                        "are replaced)")
+    p.add_argument("--estimators", default="consistency,pseudo,oracle",
+                   help="comma-separated estimators to build the table with; oracle (true "
+                        "labels) is the positive control (default: all three)")
+    p.add_argument("--eval-sets", default="crossfit,pseudo,holdout",
+                   help="comma-separated evaluation sets the variants are scored on "
+                        "(default: all three); every estimator x eval_set is one row")
+    p.add_argument("--random", type=int, default=4,
+                   help="random batches of the budget's size audited beside each group's "
+                        "largest batch (default: 4)")
+    p.add_argument("--opt", action="append", default=[],
+                   help="mgral option KEY=VALUE, repeatable (docs/strategies.md lists them)")
+    p.add_argument("--dataset", default=None, help="dataset, as for `albench run`")
+    p.add_argument("--data-root", default=None,
+                   help="local folder of the dataset (needed by real-small, voc, coco and folder)")
+    p.add_argument("--backend", default=None, help="detector backend, as for `albench run`")
+    p.add_argument("--backend-opt", action="append", default=[],
+                   help="backend option KEY=VALUE, repeatable, e.g. weights=FILE")
+    p.add_argument("--dataset-opt", action="append", default=[],
+                   help="dataset option KEY=VALUE, repeatable")
+    p.add_argument("--device", default=None, help="cpu or cuda[:N] (default: the preset's)")
     a = p.parse_args(argv)
     try:
         gate_from_args(a, argv)
