@@ -114,6 +114,7 @@ def test_spearman_needs_spread():
     (["--estimators", ""], "--estimators (empty)"),
     (["--eval-sets", "crossfit,crossfit"], "distinct names from crossfit, pseudo, holdout"),
     (["--random", "-1"], "--random -1 is negative"),
+    (["--budget", "100000"], "does not fit the pool"),
 ])
 def test_gate_command_refuses_bad_input_with_status_2_before_any_work(tmp_path, capsys, extra, phrase):
     out = tmp_path / "gate"

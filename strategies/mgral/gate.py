@@ -2,7 +2,8 @@
 
     python -m strategies.mgral.gate --preset quick --seed 0 --round 0 --out DIR \\
         [--estimators consistency,pseudo,oracle] [--eval-sets crossfit,pseudo,holdout] \\
-        [--opt KEY=VALUE ...] [--data-root ROOT] [--backend-opt KEY=VALUE ...]
+        [--opt KEY=VALUE ...] [--data-root ROOT] [--backend-opt KEY=VALUE ...] \\
+        [--initial N] [--budget B]
 
 No AL loop runs. At the round's model (round 0: the loop's round-0 model, from its cache
 when there) the table is built for every estimator x eval_set, exactly as the strategy
@@ -217,6 +218,7 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     if a.data_root:
         dataset_options["data_root"] = a.data_root
     over = {"strategy": "mgral", "seed": a.seed, "dataset": a.dataset, "backend": a.backend,
+            "initial": a.initial, "budget": a.budget,
             "device": a.device, "dataset_options": dataset_options or None,
             "backend_options": parse_kv(a.backend_opt, "--backend-opt") or None,
             "strategy_options": {**VALIDITY, **parse_kv(a.opt, "--opt"),
@@ -224,6 +226,8 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     cfg = resolve(a.preset, **{k: v for k, v in over.items() if v is not None})
     options = {**VALIDITY, **parse_kv(a.opt, "--opt")}  # the validity variant unless --opt
     out = Path(a.out)
+    sized = f"; {cfg.initial} labels, budget {cfg.budget}" if a.initial or a.budget else ""
+    setting = f"{a.preset} seed {a.seed} round 0 ({cfg.dataset}, {cfg.backend}{sized})"
     loop = ActiveLearningLoop(cfg, out / "loop", lab_workers=1)
     loop._setup()
     state = loop._initial_state()
@@ -254,8 +258,7 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     rows = run_gate(make_ctx, budget, audit, estimators, eval_sets, options,
                     random_batches=a.random, seed=a.seed)
     workers.close()
-    write_report(rows, out, {"setting": f"{a.preset} seed {a.seed} round 0 ({cfg.dataset}, "
-                                        f"{cfg.backend})", "config": cfg.to_dict(),
+    write_report(rows, out, {"setting": setting, "config": cfg.to_dict(),
                              "command": "python -m strategies.mgral.gate " + " ".join(
                                  sys.argv[1:] if argv_given is None else argv_given),
                              "options": options, "seconds": time.perf_counter() - t0,
@@ -277,6 +280,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="the seed of that setting; gate development seeds, not reported ones "
                         "(default: 0)")
     p.add_argument("--round", type=int, default=0, help="the round gated; only 0 is supported")
+    p.add_argument("--initial", type=int, default=None,
+                   help="labeled images at round 0 (default: the preset's)")
+    p.add_argument("--budget", type=int, default=None,
+                   help="images the gated round selects (default: the preset's); a larger "
+                        "budget asks whether one batch's gain rises above the noise")
     p.add_argument("--out", required=True,
                    help="folder for gate.md, gate.json and gate.png (created; files in it "
                         "are replaced)")
