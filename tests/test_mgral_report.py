@@ -143,7 +143,25 @@ def test_round_by_round_table_keeps_recorded_batch_values_and_reliability():
             "estimated_gain": 0.45, "reliability": 0.8, "shrinkage": 0.6, "eval_set": "crossfit",
             "model_ap50_eval": 0.40, "baseline_sd": 0.01}
     (row,) = validity_rows([MgralRun("mgral", 0, "r0", [line], None, [])])
-    assert (row["optimum"], row["random"], row["gap"], row["estimated"]) == (0.5, 0.3, 0.25, 0.45)
+    assert (row["optimum"], row["random"], row["estimated"]) == (0.5, 0.3, 0.45)
+    assert row["gap"] == pytest.approx(0.25)
     assert not row["recomputed"] and row["eval_set"] == "crossfit"
     assert (row["reliability"], row["shrinkage"], row["baseline_sd"]) == (0.8, 0.6, 0.01)
     assert row["stability"] == pytest.approx(0.30 - 0.40)  # model_ap50_eval wins over model_ap50_R
+
+
+def test_agent_gap_over_seeds_is_a_ratio_of_sums_not_a_mean_of_exploding_ratios():
+    from strategies.mgral.report_data import MgralRun
+    from strategies.mgral.report_validity import validity_rows
+
+    def line(opt, rnd, est):
+        return {**_legacy_line(0, [5, 5]), "optimum_gain": opt, "random_gain": rnd,
+                "estimated_gain": est, "agent_gap": (opt - est) / (opt - rnd)}
+
+    # seed 0: a near-blank table (its own gap 50); seed 1: gap 0.2 on a real spread
+    runs = [MgralRun("mgral", 0, "r0", [line(0.010002, 0.010000, 0.009902)], None, []),
+            MgralRun("mgral", 1, "r1", [line(0.030, 0.010, 0.026)], None, [])]
+    (row,) = validity_rows(runs)
+    assert row["gap"] == pytest.approx((0.0001 + 0.004) / (0.000002 + 0.020))
+    blank = [MgralRun("mgral", 0, "r0", [line(0.010002, 0.010000, 0.009902)], None, [])]
+    assert math.isnan(validity_rows(blank)[0]["gap"])

@@ -11,7 +11,8 @@ Per MGRAL label and round, averaged over the seeds that have that round:
   shrinkage factor lambda) where the run had replicates and ``shrink=true``;
 - **batch values**: the table's estimated gain of the chosen batch, of the table's exact
   optimum and of random batches of the same size, and the agent's gap
-  ``(optimum - chosen) / (optimum - random)`` (0 at the optimum, 1 at random). Runs whose
+  ``(optimum - chosen) / (optimum - random)`` (0 at the optimum, 1 at random), summed over
+  seeds before the ratio is taken. Runs whose
   diagnostics predate these fields get them recomputed from the recorded table (``lut``,
   ``ladder``, ``group_sizes``, ``chosen_per_group``) with the legacy flat extrapolation;
   ``recomputed`` says so;
@@ -56,6 +57,20 @@ def _mean(values: list) -> float:
     return float(np.mean(vals)) if vals else math.nan
 
 
+def _pooled_gap(values: list[dict]) -> float:
+    """The agent's gap over seeds as a ratio of sums, (optimum - chosen) / (optimum - random)
+    summed over the seeds that have all three: a seed whose table values every batch nearly
+    alike (optimum - random ~ 0) would make its own ratio, and a mean of ratios, explode.
+    NaN when the summed optimum - random is below 1e-4 AP50 (a blank table: no gap to
+    measure)."""
+    vals = [v for v in values if all(_finite(v.get(k)) for k in
+                                     ("optimum_gain", "random_gain", "estimated_gain"))]
+    above = sum(float(v["optimum_gain"]) - float(v["random_gain"]) for v in vals)
+    if not vals or above < 1e-4:
+        return math.nan
+    return sum(float(v["optimum_gain"]) - float(v["estimated_gain"]) for v in vals) / above
+
+
 def validity_rows(runs: list[MgralRun]) -> list[dict[str, Any]]:
     """One row per (label, round) with the means over seeds described in the module."""
     rows = []
@@ -79,7 +94,7 @@ def validity_rows(runs: list[MgralRun]) -> list[dict[str, Any]]:
                 "estimated": _mean([v["estimated_gain"] for v in values]),
                 "optimum": _mean([v["optimum_gain"] for v in values]),
                 "random": _mean([v["random_gain"] for v in values]),
-                "gap": _mean([v["agent_gap"] for v in values]),
+                "gap": _pooled_gap(values),
                 "recomputed": any(v["recomputed"] for v in values),
                 "top_share": _mean(shares),
             })
@@ -112,21 +127,25 @@ def validity_lines(runs: list[MgralRun]) -> list[str]:
         out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     out += [
         "",
-        "Means over the seeds that reached each round. Base AP50 (eval): the scored set's AP50 "
-        "of the model the table's variants start from (the round's detector on the reward split "
-        "R for `eval_set=holdout`, which that detector trained on; its cross-fitted shadows on "
-        "the folds they did not train on for `crossfit`; the teacher's pseudo-labels for "
-        "`pseudo`). Baseline variant: the variant trained on no candidates, on the same set; "
-        "Δ variant − base is what the variant recipe does to the detector by itself (stability; "
-        "the validity gate asks for |Δ| <= 0.01). Variant SD: the baseline variant's SD over "
-        "replicate seeds (`replicates` >= 2). Reliability: of the mean of the replicate tables' "
-        "group effects; shrinkage λ: its one-sided 95% lower bound, the factor the effects were "
-        "shrunk by (`shrink=true`). Est. gain chosen, table optimum, random batch: the table's "
-        "estimate for the agent's batch, for the table's exact optimum of the same size and for "
-        "the mean of 200 random batches; agent gap: (optimum − chosen) / (optimum − random), 0 at "
-        "the optimum and 1 at random. Entries marked * were recomputed here from the recorded "
-        "table (runs whose diagnostics predate these fields; flat extrapolation, as they ran). "
-        "These are the table's own numbers: whether they predict realised gains is the "
+        "Means over the seeds that reached each round. Base AP50 (eval): the scored set's "
+        "AP50 of the model the table's variants start from (the round's detector on the "
+        "reward split R for `eval_set=holdout`, which that detector trained on; its cross-"
+        "fitted shadows on the folds they did not train on for `crossfit`; the round's "
+        "detector against its own pseudo-labels for `pseudo`, 1.000 by construction). "
+        "Baseline variant: the variant trained on no candidates, on the same set; Δ variant −"
+        " base is what the variant recipe does to the detector by itself (stability; the "
+        "validity gate asks for |Δ| <= 0.01). Variant SD: the baseline variant's SD over "
+        "replicate seeds (`replicates` >= 2). Reliability: of the mean of the replicate "
+        "tables' group effects; shrinkage λ: its one-sided 95% lower bound, the factor the "
+        "effects were shrunk by (`shrink=true`). Est. gain chosen, table optimum, random "
+        "batch: the table's estimate for the agent's batch, for the table's exact optimum of "
+        "the same size and for the mean of 200 random batches; agent gap: (optimum − chosen) "
+        "/ (optimum − random), each summed over the seeds before the ratio is taken (one seed"
+        " whose table values every batch nearly alike would make a mean of ratios explode); 0"
+        " at the optimum, 1 at random, — where the summed optimum is worth less than 0.0001 "
+        "AP50 over a random batch. Entries marked * were recomputed here from the recorded "
+        "table (runs whose diagnostics predate these fields; flat extrapolation, as they "
+        "ran). These are the table's own numbers: whether they predict realised gains is the "
         "calibration above and the validity gate (`python -m strategies.mgral.gate`).",
         "",
     ]
