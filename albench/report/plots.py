@@ -37,7 +37,7 @@ def look_name(c: StrategyCurves) -> str:
 def curve_looks(curves: list, base=look_name) -> dict[str, style.Look]:
     """One look per curve, keyed by its name: a strategy's registry look for its first
     curve, and a look of its own for every further variant of that strategy in the same
-    figure (e.g. mgral at its defaults and mgral with ``estimator=oracle``), styled after
+    figure (e.g. a strategy at its defaults and with one option changed), styled after
     every registry name, so no two lines of one figure share colour, marker and line style.
     ``base`` gives the registry name a curve is styled by."""
     seen: set[str] = set()
