@@ -103,6 +103,19 @@ def test_crossfit_never_scores_an_image_with_a_model_that_trained_on_it():
         state.mark(sel.ids, rnd + 1)
 
 
+def test_validity_rho_leaves_out_batches_smaller_than_the_budget():
+    from strategies.mgral.gate import validity_rho
+
+    # two small groups (3 images) realise least and every table ranks them last: counted,
+    # they would make a table that ranks the full batches backwards look valid
+    est = [0.1, 0.1, 0.5, 0.4, 0.3, 0.2]
+    real = [0.01, 0.02, 0.10, 0.20, 0.30, 0.40]
+    sizes = [3, 3, 10, 10, 10, 10]
+    assert spearman(est, real) > 0
+    assert validity_rho(est, real, sizes, 10) == pytest.approx(-1.0)
+    assert validity_rho(est, real, [3, 3, 3, 3, 10, 10], 10) is None  # below three batches
+
+
 def test_spearman_needs_spread():
     assert spearman([1, 2, 3], [1, 1, 1]) is None
     assert spearman([1, 2, 3, 4], [2, 4, 6, 9]) == pytest.approx(1.0)

@@ -13,7 +13,10 @@ builds it (label-free except ``estimator=oracle``, the positive control), and me
     (``model_ap50_eval``), and the SD of the baseline over replicate seeds;
 (b) reliability: the ICC of the group effects between replicate tables;
 (c) validity: Spearman's rho between the table's estimate of a batch and its *real*
-    next-round test gain: for each group's largest batch and ``--random`` random batches,
+    next-round test gain over the audited batches of the budget's size (smaller ones, from
+    groups smaller than the budget, are audited and recorded but left out: fewer images
+    gain less whatever the table knows): for each group's largest batch and ``--random``
+    random batches,
     the round's model is trained the way the loop trains the next round (warm, true
     labels: an audit, not a strategy) and scored on the test split, minus the same
     training without the batch.
@@ -45,6 +48,15 @@ def spearman(a, b) -> float | None:
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
     return float(spearmanr(a, b).statistic)
+
+
+def validity_rho(est, real, sizes, budget: int) -> float | None:
+    """Spearman's rho over the audited batches of the budget's size only: a group smaller
+    than the budget gives a smaller batch, which realises less for its size alone, and every
+    table values fewer images less, so counting such batches rewards a table for knowing
+    that more labels help (None below three full-size batches)."""
+    full = [k for k, n in enumerate(sizes) if n == budget]
+    return spearman([est[k] for k in full], [real[k] for k in full])
 
 
 def verdict(row: dict) -> bool:
@@ -88,10 +100,12 @@ def measure(strategy, ctx, budget: int, audit: Audit, random_batches: int, seed:
     index = {int(c): k for k, c in enumerate(b.cand)}
     est = [b.table.estimate(np.array([index[int(i)] for i in x])) for x in batches]
     real = [audit.gain(x) for x in batches]
+    sizes = [int(len(x)) for x in batches]
     row = {"stability": float(np.mean(base) - model_ap) if base and model_ap is not None else None,
            "seed_sd": float(np.std(base, ddof=1)) if len(base) > 1 else None,
            "icc": b.info.get("icc"), "reliability": b.info.get("reliability"),
-           "shrinkage": b.info.get("shrinkage"), "rho": spearman(est, real),
+           "shrinkage": b.info.get("shrinkage"), "rho": validity_rho(est, real, sizes, budget),
+           "rho_all": spearman(est, real), "batch_sizes": sizes,
            "model_ap50_eval": model_ap, "estimated": [float(v) for v in est],
            "realised": [float(v) for v in real], "variants": b.info["variants"],
            "t_lut_s": b.t_lut}
@@ -122,8 +136,18 @@ def run_gate(make_ctx, budget: int, audit: Audit, estimators, eval_sets, options
     return rows
 
 
+def _batches(row: dict, budget) -> str:
+    """The batch count cell: full-size batches (those rho uses) of all audited, where known."""
+    n = len(row.get("estimated", []))
+    sizes = row.get("batch_sizes")
+    if sizes is None or budget is None:
+        return f"{n}"
+    return f"{sum(1 for s in sizes if s == budget)} of {n}"
+
+
 def report_lines(rows: list[dict], header: dict) -> list[str]:
     """The Markdown of ``gate.md``: the rows against the thresholds, and what they rest on."""
+    budget = (header.get("config") or {}).get("budget")
     f = lambda v: "—" if v is None else f"{v:+.3f}"  # noqa: E731
     lines = [f"# MGRAL validity gate: {header.get('setting', '')}", ""]
     if header.get("command"):
@@ -138,7 +162,7 @@ def report_lines(rows: list[dict], header: dict) -> list[str]:
         lines.append(f"| {r['estimator']} | {r['eval_set']} | {f(r.get('model_ap50_eval'))} | "
                      f"{f(r['stability'])} | {f(r['seed_sd'])} | {f(r['icc'])} | "
                      f"{f(r.get('reliability'))} | {f(r['shrinkage'])} | "
-                     f"{len(r.get('estimated', []))} | {f(r['rho'])} | {r.get('variants', '—')} | "
+                     f"{_batches(r, budget)} | {f(r['rho'])} | {r.get('variants', '—')} | "
                      f"{'—' if t is None else f'{t:.0f}'} | {'PASS' if r['pass'] else 'FAIL'} |")
     base, secs = header.get("audit_base_ap50"), header.get("seconds")
     lines += ["", "base AP50 (eval): the models the variants start from, on the scored set "
@@ -149,10 +173,12 @@ def report_lines(rows: list[dict], header: dict) -> list[str]:
               "single-replicate ICC of the group effects, reliability: of their replicate mean, "
               "shrinkage: the factor applied (its one-sided 95% lower bound; 0 = every group on "
               "the common curve). rho: Spearman between the table's estimate and the audited "
-              "real test gain over `batches` batches (each group's largest batch, at most the "
-              "budget, and random batches of the budget's size): with shrinkage 0 the table "
-              "ranks only how a batch spreads over the groups (and the sizes of groups smaller "
-              "than the budget).",
+              "real test gain over the batches of the budget's size (`batches`: those of all "
+              "audited, each group's largest batch, at most the budget, and random batches of "
+              "the budget's size; a group smaller than the budget gives a smaller batch, which "
+              "any table ranks low for its size alone, so those are audited but left out of "
+              "rho; rows without `of` were made before that rule and count every batch): with "
+              "shrinkage 0 the table ranks only how a batch spreads over the groups.",
               ""]
     if base is not None:
         lines.append(f"Audit: the round's model warm-trained without a batch scores AP50 "
