@@ -44,7 +44,9 @@ THRESHOLDS = {"stability": 0.01, "icc": 0.5, "rho": 0.4}
 def spearman(a, b) -> float | None:
     from scipy.stats import spearmanr
 
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    # table values that differ only by float rounding (one value summed in another order)
+    # are ties, not a ranking
+    a, b = np.round(np.asarray(a, np.float64), 12), np.round(np.asarray(b, np.float64), 12)
     if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
     return float(spearmanr(a, b).statistic)
