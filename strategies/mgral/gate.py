@@ -107,7 +107,7 @@ def measure(strategy, ctx, budget: int, audit: Audit, random_batches: int, seed:
            "seed_sd": float(np.std(base, ddof=1)) if len(base) > 1 else None,
            "icc": b.info.get("icc"), "reliability": b.info.get("reliability"),
            "shrinkage": b.info.get("shrinkage"), "rho": validity_rho(est, real, sizes, budget),
-           "rho_all": spearman(est, real), "batch_sizes": sizes,
+           "rho_all": spearman(est, real), "batch_sizes": sizes, "budget": budget,
            "model_ap50_eval": model_ap, "estimated": [float(v) for v in est],
            "realised": [float(v) for v in real], "variants": b.info["variants"],
            "t_lut_s": b.t_lut}
@@ -139,9 +139,10 @@ def run_gate(make_ctx, budget: int, audit: Audit, estimators, eval_sets, options
 
 
 def _batches(row: dict, budget) -> str:
-    """The batch count cell: full-size batches (those rho uses) of all audited, where known."""
+    """The batch count cell: full-size batches (those rho uses) of all audited, where known;
+    the row's own budget (the one its rho used) before the setting's."""
     n = len(row.get("estimated", []))
-    sizes = row.get("batch_sizes")
+    sizes, budget = row.get("batch_sizes"), row.get("budget", budget)
     if sizes is None or budget is None:
         return f"{n}"
     return f"{sum(1 for s in sizes if s == budget)} of {n}"
