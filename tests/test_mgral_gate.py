@@ -11,7 +11,7 @@ from albench.lab import Lab
 from albench.pool import Oracle
 from albench.strategy import Meter, ModelView, SelectionContext, build_strategy
 from strategies.mgral import VALIDITY
-from strategies.mgral.gate import Audit, main, run_gate, spearman, write_report
+from strategies.mgral.gate import Audit, audit_noise, main, run_gate, spearman, write_report
 from tests.helpers.fakes import POOL, annotations, label_state
 from tests.helpers.mgral_gains import GainBackend, planted
 
@@ -20,7 +20,7 @@ SMALL = {**VALIDITY, "iterations": 10, "hidden": 8, "groups": 3, "samples": 4, "
 CLASSES = [f"c{k}" for k in range(5)]
 
 
-def setting(worth, noise):
+def setting(worth, noise, audit_seeds=1):
     state = label_state(24)
     truth = annotations(0)
     backend = GainBackend(worth, noise)
@@ -36,7 +36,7 @@ def setting(worth, noise):
 
     everything = lambda ids: {int(i): truth[int(i)] for i in ids}  # noqa: E731
     audit = Audit(Lab(backend, everything, CLASSES, true_labels=everything, threads=1),
-                  state.labeled, POOL, seed=11)
+                  state.labeled, POOL, seed=11, replicates=audit_seeds)
     make_ctx.state = state
     return make_ctx, audit
 
@@ -129,6 +129,7 @@ def test_spearman_needs_spread():
     (["--estimators", ""], "--estimators (empty)"),
     (["--eval-sets", "crossfit,crossfit"], "distinct names from crossfit, pseudo, holdout"),
     (["--random", "-1"], "--random -1 is negative"),
+    (["--audit-seeds", "0"], "--audit-seeds 0 is below 1"),
     (["--budget", "100000"], "does not fit the pool"),
 ])
 def test_gate_command_refuses_bad_input_with_status_2_before_any_work(tmp_path, capsys, extra, phrase):
@@ -150,3 +151,49 @@ def test_gate_report_names_its_command_audit_and_batch_count():
     assert ("| oracle | crossfit | +0.110 | +0.006 | +0.007 | -0.190 | +0.000 | +0.000 | 8 | +0.410 "
             "| 44 | 199 | FAIL |") in text
     assert "AP50 0.121 on the test split" in text and "took 1512 s" in text
+
+
+def test_replicated_audit_pairs_each_seed_with_its_base_and_keeps_the_one_seed_audit():
+    make_ctx, one = setting(planted(0.3), noise=0.05)
+    _, three = setting(planted(0.3), noise=0.05, audit_seeds=3)
+    assert three.seeds[0] == one.seeds[0] == 11 and len(set(three.seeds)) == 3
+    batch = make_ctx.state.unlabeled[:6]
+    gains = three.gains(batch)
+    # seed 0 is the one-seed audit's training: the reports made before replicates stay what they were
+    assert gains[0] == pytest.approx(one.gain(batch))
+    assert len(set(np.round(gains, 9))) > 1  # the seeds train differently (noise 0.05 a fit)
+    assert three.gain(batch) == pytest.approx(np.mean(gains))
+    assert np.mean(three.bases) == pytest.approx(three.base)
+    with pytest.raises(ValueError, match="1 or more"):
+        Audit(one.lab, one.labeled, one.test, seed=1, replicates=0)
+
+
+def test_audit_noise_sets_a_rho_ceiling_from_the_seeds_agreement():
+    rng = np.random.default_rng(0)
+    true = np.linspace(0.0, 0.1, 12)
+    sizes, budget = [5, 5] + [10] * 12, 10
+    clean = np.concatenate([np.zeros((3, 2)), true + 0.002 * rng.standard_normal((3, 12))], 1)
+    noisy = np.concatenate([np.zeros((3, 2)), 0.05 + 0.05 * rng.standard_normal((3, 12))], 1)
+    c, n = audit_noise(clean, sizes, budget), audit_noise(noisy, sizes, budget)
+    assert c["audit_reliability"] > 0.95 and c["rho_ceiling"] > 0.95
+    assert c["audit_sd"] == pytest.approx(0.002, rel=0.5)
+    assert n["rho_ceiling"] < 0.4 and n["audit_sd"] == pytest.approx(0.05, rel=0.5)
+    assert audit_noise(clean[:1], sizes, budget)["rho_ceiling"] is None  # one seed: unknown
+
+
+def test_gate_with_a_noisy_replicated_audit_says_rho_is_undecidable(tmp_path):
+    make_ctx, audit = setting({}, noise=0.3, audit_seeds=3)
+    rows = run_gate(make_ctx, 6, audit, ("consistency",), ("crossfit",), SMALL, random_batches=6)
+    (r,) = rows
+    by_seed = np.asarray(r["realised_by_seed"])
+    assert by_seed.shape == (3, len(r["realised"])) and r["audit_seeds"] == 3
+    assert np.allclose(by_seed.mean(0), r["realised"])
+    assert not r["pass"] and r["rho_ceiling"] < 0.4 and r["rho_decidable"] is False
+    write_report(rows, tmp_path, {"setting": "fake", "audit_base_ap50": audit.base})
+    text = (tmp_path / "gate.md").read_text()
+    assert "| consistency | crossfit | 3 |" in text and "FAIL, rho undecidable" in text
+    assert "3 training seeds, each paired with the base" in text
+
+    make_ctx, audit = setting(planted(0.3), noise=0.002, audit_seeds=2)
+    (r,) = run_gate(make_ctx, 6, audit, ("oracle",), ("crossfit",), SMALL, random_batches=4)
+    assert r["pass"] and r["rho_decidable"] is True and r["rho_ceiling"] > 0.9

@@ -3,7 +3,7 @@
     python -m strategies.mgral.gate --preset quick --seed 0 --round 0 --out DIR \\
         [--estimators consistency,pseudo,oracle] [--eval-sets crossfit,pseudo,holdout] \\
         [--opt KEY=VALUE ...] [--data-root ROOT] [--backend-opt KEY=VALUE ...] \\
-        [--initial N] [--budget B]
+        [--initial N] [--budget B] [--random N] [--audit-seeds S]
 
 No AL loop runs. At the round's model (round 0: the loop's round-0 model, from its cache
 when there) the table is built for every estimator x eval_set, exactly as the strategy
@@ -19,7 +19,8 @@ builds it (label-free except ``estimator=oracle``, the positive control), and me
     random batches,
     the round's model is trained the way the loop trains the next round (warm, true
     labels: an audit, not a strategy) and scored on the test split, minus the same
-    training without the batch.
+    training without the batch; with ``--audit-seeds S`` the mean over S training seeds,
+    and the audit's own reliability and the rho ceiling it allows are reported beside it.
 
 Thresholds (all must hold): |stability| <= 0.01 AP50, ICC >= 0.5, rho >= 0.4. The report
 (``gate.md``, ``gate.json``, ``gate.png``) says PASS or FAIL per row; the exit status is 0
@@ -67,26 +68,69 @@ def verdict(row: dict) -> bool:
             and i >= THRESHOLDS["icc"] and r is not None and r >= THRESHOLDS["rho"])
 
 
-class Audit:
-    """Real next-round test gains of batches (true labels, warm fit like the loop's)."""
+def audit_seed(seed: int, k: int) -> int:
+    """The training seed of audit replicate ``k``: replicate 0 is ``seed`` itself (the
+    one-seed audit of the gate reports made before replicates), the others drawn from it."""
+    if k == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), 7, k]).generate_state(1)[0] % 2**31)
 
-    def __init__(self, lab, labeled: np.ndarray, test: np.ndarray, seed: int) -> None:
+
+class Audit:
+    """Real next-round test gains of batches (true labels, warm fit like the loop's), from
+    ``replicates`` training seeds: each seed's gain is paired with the base trained with the
+    same seed, and a batch's real gain is their mean."""
+
+    def __init__(self, lab, labeled: np.ndarray, test: np.ndarray, seed: int,
+                 replicates: int = 1) -> None:
         from albench.strategy import FinetuneJob
 
-        self.lab, self.labeled, self.test, self.seed, self._cache = lab, labeled, test, seed, {}
-        self._job = lambda extra: FinetuneJob(labeled, extra, unsup="labels" if len(extra) else "none",
-                                              epochs=lab.epochs(True), seed=seed)
-        self.base = self._ap(())
+        if replicates < 1:
+            raise ValueError(f"an audit needs 1 or more training seeds, got {replicates}")
+        self.lab, self.labeled, self.test, self._cache = lab, labeled, test, {}
+        self.seeds = [audit_seed(seed, k) for k in range(replicates)]
+        self._job = lambda extra, s: FinetuneJob(labeled, extra, unsup="labels" if len(extra) else "none",
+                                                 epochs=lab.epochs(True), seed=s)
+        self.bases = self._aps(())
+        self.base = float(np.mean(self.bases))
 
-    def _ap(self, batch) -> float:
+    def _aps(self, batch) -> list[float]:
+        """Test AP50 of the fit with ``batch``, one per training seed (the seeds not yet
+        cached trained together, in the lab's workers where it has several)."""
         key = tuple(sorted(int(i) for i in batch))
-        if key not in self._cache:
-            (model,) = self.lab.finetune_many([self._job(np.asarray(key, np.int64))])
-            self._cache[key] = float(self.lab.score(model, self.test).ap50)
-        return self._cache[key]
+        todo = [s for s in self.seeds if (key, s) not in self._cache]
+        if todo:
+            extra = np.asarray(key, np.int64)
+            models = self.lab.finetune_many([self._job(extra, s) for s in todo])
+            for s, model in zip(todo, models):
+                self._cache[(key, s)] = float(self.lab.score(model, self.test).ap50)
+        return [self._cache[(key, s)] for s in self.seeds]
+
+    def gains(self, batch) -> list[float]:
+        """The batch's real gain at each training seed."""
+        return [a - b for a, b in zip(self._aps(batch), self.bases)]
 
     def gain(self, batch) -> float:
-        return self._ap(batch) - self.base
+        return float(np.mean(self.gains(batch)))
+
+
+def audit_noise(by_seed: np.ndarray, sizes, budget: int) -> dict:
+    """How far the audit itself can be trusted, over the full-size batches: ``by_seed``
+    [S, N] real gains per training seed. ``audit_reliability``: of the S-seed mean (ICC
+    of the batches' gains between seeds); ``rho_ceiling``: its square root, the highest
+    correlation any table, even one that knew every batch's true gain, can expect with the
+    audited means (classical test theory; a ceiling below the rho threshold means a FAIL on
+    rho cannot tell a wrong table from a noisy audit); ``audit_sd``: one seed's noise;
+    ``audit_sd_between``: the spread of the batches' true gains. None below 2 seeds."""
+    from strategies.mgral.shrink import icc
+
+    full = [k for k, n in enumerate(sizes) if n == budget]
+    a = np.asarray(by_seed, np.float64)
+    m = icc(a[:, full]) if a.ndim == 2 and len(full) else icc(np.zeros((0, 0)))
+    rel = m["reliability"]
+    return {"audit_icc": m["icc"], "audit_reliability": rel, "audit_sd": m["sd_within"],
+            "audit_sd_between": m["sd_between"],
+            "rho_ceiling": None if rel is None else float(np.sqrt(max(rel, 0.0)))}
 
 
 def measure(strategy, ctx, budget: int, audit: Audit, random_batches: int, seed: int) -> dict:
@@ -101,7 +145,8 @@ def measure(strategy, ctx, budget: int, audit: Audit, random_batches: int, seed:
                 for _ in range(random_batches)]
     index = {int(c): k for k, c in enumerate(b.cand)}
     est = [b.table.estimate(np.array([index[int(i)] for i in x])) for x in batches]
-    real = [audit.gain(x) for x in batches]
+    by_seed = np.asarray([audit.gains(x) for x in batches], np.float64).T  # [S, batches]
+    real = list(by_seed.mean(0))
     sizes = [int(len(x)) for x in batches]
     row = {"stability": float(np.mean(base) - model_ap) if base and model_ap is not None else None,
            "seed_sd": float(np.std(base, ddof=1)) if len(base) > 1 else None,
@@ -110,8 +155,11 @@ def measure(strategy, ctx, budget: int, audit: Audit, random_batches: int, seed:
            "rho_all": spearman(est, real), "batch_sizes": sizes, "budget": budget,
            "model_ap50_eval": model_ap, "estimated": [float(v) for v in est],
            "realised": [float(v) for v in real], "variants": b.info["variants"],
-           "t_lut_s": b.t_lut}
+           "t_lut_s": b.t_lut, "audit_seeds": int(by_seed.shape[0]),
+           "realised_by_seed": by_seed.tolist(), **audit_noise(by_seed, sizes, budget)}
     row["pass"] = verdict(row)
+    ceiling = row["rho_ceiling"]
+    row["rho_decidable"] = None if ceiling is None else bool(ceiling >= THRESHOLDS["rho"])
     return row
 
 
@@ -148,6 +196,12 @@ def _batches(row: dict, budget) -> str:
     return f"{sum(1 for s in sizes if s == budget)} of {n}"
 
 
+def _verdict(row: dict) -> str:
+    if row["pass"]:
+        return "PASS"
+    return "FAIL, rho undecidable" if row.get("rho_decidable") is False else "FAIL"
+
+
 def report_lines(rows: list[dict], header: dict) -> list[str]:
     """The Markdown of ``gate.md``: the rows against the thresholds, and what they rest on."""
     budget = (header.get("config") or {}).get("budget")
@@ -166,7 +220,25 @@ def report_lines(rows: list[dict], header: dict) -> list[str]:
                      f"{f(r['stability'])} | {f(r['seed_sd'])} | {f(r['icc'])} | "
                      f"{f(r.get('reliability'))} | {f(r['shrinkage'])} | "
                      f"{_batches(r, budget)} | {f(r['rho'])} | {r.get('variants', '—')} | "
-                     f"{'—' if t is None else f'{t:.0f}'} | {'PASS' if r['pass'] else 'FAIL'} |")
+                     f"{'—' if t is None else f'{t:.0f}'} | {_verdict(r)} |")
+    replicated = [r for r in rows if (r.get("audit_seeds") or 1) > 1]
+    if replicated:
+        lines += ["", "The audit's own noise, over the full-size batches:", "",
+                  "| estimator | eval_set | audit seeds | one seed's SD | SD between batches "
+                  "| audit reliability | rho ceiling | rho decidable |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in replicated:
+            d = r.get("rho_decidable")
+            lines.append(f"| {r['estimator']} | {r['eval_set']} | {r['audit_seeds']} | "
+                         f"{f(r.get('audit_sd'))} | {f(r.get('audit_sd_between'))} | "
+                         f"{f(r.get('audit_reliability'))} | {f(r.get('rho_ceiling'))} | "
+                         f"{'—' if d is None else ('yes' if d else 'no')} |")
+        lines += ["", "one seed's SD: of a batch's real gain between training seeds; SD between "
+                  "batches: of the batches' true gains (both from the ICC's mean squares); audit "
+                  "reliability: of the mean over the seeds; rho ceiling: its square root, about "
+                  "the highest rho a table that knew every batch's true gain could expect against "
+                  "these audited means. Where the ceiling is below the rho threshold, a FAIL on rho "
+                  "cannot tell a wrong table from a noisy audit (verdict `FAIL, rho undecidable`)."]
     base, secs = header.get("audit_base_ap50"), header.get("seconds")
     lines += ["", "base AP50 (eval): the models the variants start from, on the scored set "
               "(the round's model on its reward split for holdout, which it trained on; the "
@@ -184,9 +256,12 @@ def report_lines(rows: list[dict], header: dict) -> list[str]:
               "shrinkage 0 the table ranks only how a batch spreads over the groups.",
               ""]
     if base is not None:
+        k = max((r.get("audit_seeds") or 1 for r in rows), default=1)
+        seeds = ("one seed" if k == 1 else
+                 f"{k} training seeds, each paired with the base trained at the same seed, averaged")
         lines.append(f"Audit: the round's model warm-trained without a batch scores AP50 "
                      f"{base:.3f} on the test split; each batch's real gain is the same training "
-                     f"with it, one seed." + (f" The gate took {secs:.0f} s." if secs else ""))
+                     f"with it, {seeds}." + (f" The gate took {secs:.0f} s." if secs else ""))
     return lines
 
 
@@ -202,7 +277,12 @@ def write_report(rows: list[dict], out: Path, header: dict) -> None:
 
     fig, axes = plt.subplots(1, max(1, len(rows)), figsize=(3 * max(1, len(rows)), 3), squeeze=False)
     for ax, r in zip(axes[0], rows):
-        ax.scatter(r["estimated"], r["realised"], s=12)
+        by_seed = np.asarray(r.get("realised_by_seed") or [r["realised"]], np.float64)
+        if by_seed.shape[0] > 1:  # the audit's spread between training seeds
+            ax.errorbar(r["estimated"], r["realised"], yerr=by_seed.std(0, ddof=1), fmt="o",
+                        ms=3, elinewidth=0.6, capsize=1.5)
+        else:
+            ax.scatter(r["estimated"], r["realised"], s=12)
         ax.set_title(f"{r['estimator']}/{r['eval_set']}", fontsize=8)
         ax.set_xlabel("table estimate", fontsize=7)
         ax.set_ylabel("real test gain", fontsize=7)
@@ -240,6 +320,10 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
                 f"{flag} {','.join(given) or '(empty)'} is not a comma-separated list of distinct "
                 f"names from {', '.join(allowed)}" + (f" ({', '.join(wrong)} unknown)" if wrong else "")
                 + f"; pass e.g. {flag} {allowed[0]}. Nothing was trained or written.")
+    if a.audit_seeds < 1:
+        raise ConfigError(f"--audit-seeds {a.audit_seeds} is below 1; pass the number of training "
+                          "seeds each audited batch is trained with, 1 or more (default 1). "
+                          "Nothing was trained or written.")
     if a.random < 0:
         raise ConfigError(f"--random {a.random} is negative; pass the number of random batches to "
                           "audit, 0 or more (default 4). Nothing was trained or written.")
@@ -272,7 +356,7 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     audit_lab = Lab(loop.backend, everything, loop.ds.classes, engine=cfg.eval_engine,
                     true_labels=everything, workers=workers)
     audit = Audit(audit_lab, state.labeled, np.asarray(loop.ds.test_ids, np.int64),
-                  model_seed(cfg.seed, 1))
+                  model_seed(cfg.seed, 1), replicates=a.audit_seeds)
 
     def make_ctx(strategy):
         meter = Meter()
@@ -326,6 +410,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--random", type=int, default=4,
                    help="random batches of the budget's size audited beside each group's "
                         "largest batch (default: 4)")
+    p.add_argument("--audit-seeds", type=int, default=1,
+                   help="training seeds each audited batch's real gain is averaged over, each "
+                        "paired with the base at the same seed; 2 or more also measure the "
+                        "audit's own noise and the highest rho it allows (default: 1)")
     p.add_argument("--opt", action="append", default=[],
                    help="mgral option KEY=VALUE, repeatable (docs/strategies.md lists them)")
     p.add_argument("--dataset", default=None, help="dataset, as for `albench run`")
