@@ -125,8 +125,7 @@ def audit_noise(by_seed: np.ndarray, sizes, budget: int) -> dict:
     from strategies.mgral.shrink import icc
 
     full = [k for k, n in enumerate(sizes) if n == budget]
-    a = np.asarray(by_seed, np.float64)
-    m = icc(a[:, full]) if a.ndim == 2 and len(full) else icc(np.zeros((0, 0)))
+    m = icc(np.asarray(by_seed, np.float64)[:, full])  # None fields below 2 seeds or 2 batches
     rel = m["reliability"]
     return {"audit_icc": m["icc"], "audit_reliability": rel, "audit_sd": m["sd_within"],
             "audit_sd_between": m["sd_between"],
