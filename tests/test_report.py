@@ -147,8 +147,8 @@ def test_label_shared_by_different_options_is_split(tmp_path: Path) -> None:
 
 def test_options_at_their_legacy_value_are_not_another_variant(tmp_path: Path) -> None:
     """A run recorded before an option existed and one recorded after it, at the option's
-    declared legacy value, ran the same strategy (their config hashes agree): one label.
-    The same option at another value is another variant."""
+    declared legacy value, ran the same strategy (their config hashes agree): one label,
+    which names that legacy value. The same option at another value is another variant."""
     root = tmp_path / "results"
     old = {"groups": 4, "ladder": "1,2"}
     for seed in range(2):
@@ -159,8 +159,8 @@ def test_options_at_their_legacy_value_are_not_another_variant(tmp_path: Path) -
         write_run(root, "mgral", seed, options={**old, "eval_set": "crossfit", "replicates": 1})
     index = write_report(root, tmp_path / "report")
     table = aubc_table((index.parent / "toy_fake_quick_abc123de" / "report.md").read_text())
-    assert set(table) == {"random", "mgral", "mgral (eval_set=crossfit)"}
-    assert table["mgral"][1] == "2" and table["mgral (eval_set=crossfit)"][1] == "2"
+    assert set(table) == {"random", "mgral (eval_set=holdout)", "mgral (eval_set=crossfit)"}
+    assert table["mgral (eval_set=holdout)"][1] == "2" and table["mgral (eval_set=crossfit)"][1] == "2"
 
 
 def test_one_seed_prints_no_interval(tmp_path: Path) -> None:

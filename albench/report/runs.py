@@ -254,9 +254,23 @@ def _hashed_options(run: Run) -> dict:
     return hashed_strategy_options(str(run.config.get("strategy", "")), options)
 
 
+def _legacy_values(strategy: str) -> dict:
+    """The declared legacy value of each of ``strategy``'s options ({} for a strategy that
+    is not installed here)."""
+    from albench.strategy import legacy_options
+
+    try:
+        return legacy_options(strategy)
+    except ConfigError:
+        return {}
+
+
 def _disambiguate(runs: list[Run]) -> None:
     """Append to labels shared by runs of one setting with different options the options
-    that tell them apart (only those: the ones every run shares are left out)."""
+    that tell them apart (only those: the ones every run shares are left out). Options are
+    compared as the config hash sees them; a run whose hash leaves a differing option out
+    (recorded at, or made before, its declared legacy value) is labelled with that legacy
+    value, so no variant of an ablation reads as the strategy's plain name."""
     groups: dict[tuple[SettingKey, str], list[Run]] = {}
     for run in runs:
         groups.setdefault((run.key, run.strategy), []).append(run)
@@ -266,8 +280,10 @@ def _disambiguate(runs: list[Run]) -> None:
         differ = [k for k in keys if len({json.dumps(o.get(k), sort_keys=True) for o in options}) > 1]
         if not differ:
             continue
+        legacy = _legacy_values(str(group[0].config.get("strategy", "")))
         for run, opts in zip(group, options):
-            text = _options_text({k: opts[k] for k in differ if k in opts})
+            shown = {k: opts[k] if k in opts else legacy[k] for k in differ if k in opts or k in legacy}
+            text = _options_text(shown)
             run.strategy = f"{run.strategy} ({text})" if text else run.strategy
 
 
