@@ -124,7 +124,9 @@ def test_spearman_needs_spread():
 
 
 @pytest.mark.parametrize("extra, phrase", [
-    (["--round", "1"], "round 0"),
+    (["--round", "-1"], "--round -1 is negative"),
+    (["--round", "2"], "--round 2 has no selection to gate"),  # smoke: rounds 0..2
+    (["--walk", "randm"], "Unknown strategy 'randm'"),
     (["--estimators", "consistency,orcale"], "orcale unknown"),
     (["--estimators", ""], "--estimators (empty)"),
     (["--eval-sets", "crossfit,crossfit"], "distinct names from crossfit, pseudo, holdout"),
@@ -197,3 +199,34 @@ def test_gate_with_a_noisy_replicated_audit_says_rho_is_undecidable(tmp_path):
     make_ctx, audit = setting(planted(0.3), noise=0.002, audit_seeds=2)
     (r,) = run_gate(make_ctx, 6, audit, ("oracle",), ("crossfit",), SMALL, random_batches=4)
     assert r["pass"] and r["rho_decidable"] is True and r["rho_ceiling"] > 0.9
+
+
+@pytest.mark.slow
+def test_gate_at_a_later_round_gates_the_model_the_walk_strategys_run_reaches(tmp_path):
+    """--round 1 runs random's loop to round 1: the gated model is that strategy's run's
+    round-1 model (the same test AP50, bit for bit, after the same selection), on the same
+    60 labeled images, and gate.md says which round and walk it gated."""
+    import json
+
+    from albench.config import resolve
+    from albench.loop import ActiveLearningLoop
+    from albench.results import read_rows
+
+    run = ActiveLearningLoop(resolve("smoke", strategy="random", seed=5), tmp_path / "runs",
+                             lab_workers=1).run()
+    rows = read_rows(run.run_dir / "rounds.csv")
+    out = tmp_path / "gate"
+    assert main(["--preset", "smoke", "--seed", "5", "--round", "1", "--out", str(out),
+                 "--estimators", "oracle", "--eval-sets", "holdout", "--random", "1",
+                 "--opt", "groups=2", "--opt", "ladder=1", "--opt", "iterations=10",
+                 "--opt", "replicates=2", "--opt", "variant_epochs=1"]) == 0
+    gate = json.loads((out / "gate.json").read_text())
+    walk = gate["walk"]
+    assert [w["round"] for w in walk] == [0, 1] and gate["walk_strategy"] == "random"
+    assert [w["ap50_test"] for w in walk] == [float(r["ap50"]) for r in rows[:2]]
+    assert walk[0]["selection_sha256"] == rows[0]["selection_sha256"]
+    assert walk[1]["n_labeled"] == int(rows[1]["n_labeled"]) == 60
+    (row,) = gate["rows"]
+    assert row["estimator"] == "oracle" and len(row["estimated"]) == len(row["realised"]) >= 1
+    text = (out / "gate.md").read_text()
+    assert "smoke seed 5 round 1" in text and "round 1's of the random loop" in text

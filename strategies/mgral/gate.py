@@ -3,11 +3,16 @@
     python -m strategies.mgral.gate --preset quick --seed 0 --round 0 --out DIR \\
         [--estimators consistency,pseudo,oracle] [--eval-sets crossfit,pseudo,holdout] \\
         [--opt KEY=VALUE ...] [--data-root ROOT] [--backend-opt KEY=VALUE ...] \\
-        [--initial N] [--budget B] [--random N] [--audit-seeds S]
+        [--initial N] [--budget B] [--random N] [--audit-seeds S] [--walk STRATEGY]
 
-No AL loop runs. At the round's model (round 0: the loop's round-0 model, from its cache
-when there) the table is built for every estimator x eval_set, exactly as the strategy
-builds it (label-free except ``estimator=oracle``, the positive control), and measured:
+No AL loop of MGRAL runs. At the round's model the table is built for every estimator x
+eval_set, exactly as the strategy builds it (label-free except ``estimator=oracle``, the
+positive control), and measured. The round's model is the loop's: round 0's from its cache
+when there; for ``--round N`` the loop of the ``--walk`` strategy (default random) runs
+rounds 0..N-1 (its selections, its models: same seeds, warm starts, cache), so the gate
+scores the very model and labeled set that strategy's run reaches at round N on this CPU
+(``gate.json`` records each walked round's test AP50 and selection hash to check against
+that run's ``rounds.csv``):
 
 (a) stability: the baseline variants' AP50 on the evaluation set minus the base models'
     (``model_ap50_eval``), and the SD of the baseline over replicate seeds;
@@ -24,7 +29,7 @@ builds it (label-free except ``estimator=oracle``, the positive control), and me
 
 Thresholds (all must hold): |stability| <= 0.01 AP50, ICC >= 0.5, rho >= 0.4. The report
 (``gate.md``, ``gate.json``, ``gate.png``) says PASS or FAIL per row; the exit status is 0
-either way (2 on bad input). Only round 0 is supported.
+either way (2 on bad input).
 """
 
 from __future__ import annotations
@@ -208,6 +213,14 @@ def report_lines(rows: list[dict], header: dict) -> list[str]:
     lines = [f"# MGRAL validity gate: {header.get('setting', '')}", ""]
     if header.get("command"):
         lines += ["    " + header["command"], ""]
+    walk = header.get("walk") or []
+    if len(walk) > 1:
+        steps = ", ".join(f"{w['ap50_test']:.3f}" for w in walk)
+        lines += [f"The gated model is round {walk[-1]['round']}'s of the "
+                  f"{header.get('walk_strategy')} loop at this seed ({walk[-1]['n_labeled']} labeled "
+                  f"images); its test AP50 in rounds 0..{walk[-1]['round']}: {steps}. That "
+                  "strategy's run at this seed and setting on this CPU records the same AP50 and "
+                  "selection hashes (`walk` in gate.json).", ""]
     lines += [f"Thresholds: |stability| <= {THRESHOLDS['stability']} AP50, ICC >= "
               f"{THRESHOLDS['icc']}, Spearman rho >= {THRESHOLDS['rho']} (all must hold).", "",
               "| estimator | eval_set | base AP50 (eval) | stability | seed SD | ICC | reliability "
@@ -291,10 +304,10 @@ def write_report(rows: list[dict], out: Path, header: dict) -> None:
 
 
 def gate_from_args(a, argv_given: list[str] | None = None) -> None:
-    """The command on a real setting: the loop's data, backend and round-0 model (its
-    round-0 cache), a lab whose fine-tunes may read true labels only for the oracle
-    estimator, and the audit's own lab (true labels of every image, test split included:
-    the audit is not a strategy)."""
+    """The command on a real setting: the loop's data, backend and the gated round's model
+    (round 0's from its cache; later rounds' from the walk strategy's loop), a lab whose
+    fine-tunes may read true labels only for the oracle estimator, and the audit's own lab
+    (true labels of every image, test split included: the audit is not a strategy)."""
     from albench.config import resolve
     from albench.errors import ConfigError
     from albench.lab import Lab, LabWorkers, default_workers
@@ -303,9 +316,13 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     from albench.pool import Oracle
     from albench.strategy import Meter, ModelView, SelectionContext
 
-    if a.round != 0:
-        raise ConfigError(f"The MGRAL gate measures round 0 only (got --round {a.round}); run it "
-                          "with --round 0.")
+    from albench.pool import ids_sha256
+    from albench.strategy import get_strategy
+
+    if a.round < 0:
+        raise ConfigError(f"--round {a.round} is negative; pass the round whose model is gated, "
+                          "0 or more (default 0). Nothing was trained or written.")
+    get_strategy(a.walk)  # an unknown --walk is refused before any work
     from strategies.mgral import ESTIMATOR_JOB
     from strategies.mgral.evalset import EVAL_SETS
 
@@ -339,14 +356,33 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     options = {**VALIDITY, **parse_kv(a.opt, "--opt")}  # the validity variant unless --opt
     out = Path(a.out)
     sized = f"; {cfg.initial} labels, budget {cfg.budget}" if a.initial or a.budget else ""
-    setting = f"{a.preset} seed {a.seed} round 0 ({cfg.dataset}, {cfg.backend}{sized})"
-    loop = ActiveLearningLoop(cfg, out / "loop", lab_workers=1)
+    walked = f", after {a.round} round(s) of {a.walk}" if a.round else ""
+    setting = (f"{a.preset} seed {a.seed} round {a.round} ({cfg.dataset}, {cfg.backend}{sized}"
+               f"{walked})")
+    walk_cfg = resolve(a.preset, **{k: v for k, v in {**over, "strategy": a.walk,
+                                                      "strategy_options": None}.items()
+                                    if v is not None})
+    loop = ActiveLearningLoop(walk_cfg, out / "loop", lab_workers=1)  # the walk's own loop
     loop._setup()
+    if a.round >= loop.last_round:
+        raise ConfigError(f"--round {a.round} has no selection to gate: the loop of {a.preset} "
+                          f"ends at round {loop.last_round} (rounds 0..{loop.last_round}, the last "
+                          f"one only trained and evaluated); pass --round 0..{loop.last_round - 1}."
+                          " Nothing was trained or written.")
     state = loop._initial_state()
     truth = loop.ds.annotations
     oracle = Oracle(truth, state)
     t0 = time.perf_counter()
-    loop._fit(0, oracle.label(state.labeled))
+    walk = []
+    for r in range(a.round + 1):  # the walk's loop up to the gated round's model
+        loop._fit(r, oracle.label(state.labeled))
+        step = {"round": r, "n_labeled": int(len(state.labeled)),
+                "ap50_test": float(loop._evaluate()[0]["ap50"])}
+        if r < a.round:
+            sel = loop._select(r, state, oracle)[0]
+            state.mark(sel.ids, r + 1)
+            step["selection_sha256"] = ids_sha256(sel.ids)
+        walk.append(step)
     workers = LabWorkers(default_workers())
 
     def everything(ids):
@@ -355,15 +391,15 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
     audit_lab = Lab(loop.backend, everything, loop.ds.classes, engine=cfg.eval_engine,
                     true_labels=everything, workers=workers)
     audit = Audit(audit_lab, state.labeled, np.asarray(loop.ds.test_ids, np.int64),
-                  model_seed(cfg.seed, 1), replicates=a.audit_seeds)
+                  model_seed(cfg.seed, a.round + 1), replicates=a.audit_seeds)
 
     def make_ctx(strategy):
         meter = Meter()
         lab = Lab(loop.backend, oracle.label, loop.ds.classes, meter=meter, engine=cfg.eval_engine,
                   workers=workers,
                   true_labels=oracle.reveal_for_upper_bound if strategy.uses_true_labels else None)
-        return SelectionContext(state.unlabeled, state.labeled, 0,
-                                np.random.default_rng(stream(cfg.seed, 2, 0)),
+        return SelectionContext(state.unlabeled, state.labeled, a.round,
+                                np.random.default_rng(stream(cfg.seed, 2, a.round)),
                                 ModelView(loop.backend, meter), meter, cfg.device, lab)
 
     budget = min(loop.budget, len(state.unlabeled))
@@ -374,7 +410,8 @@ def gate_from_args(a, argv_given: list[str] | None = None) -> None:
                              "command": "python -m strategies.mgral.gate " + " ".join(
                                  sys.argv[1:] if argv_given is None else argv_given),
                              "options": options, "seconds": time.perf_counter() - t0,
-                             "audit_base_ap50": audit.base})
+                             "audit_base_ap50": audit.base, "round": a.round,
+                             "walk_strategy": a.walk, "walk": walk})
     for r in rows:
         print(f"{r['estimator']:>11} {r['eval_set']:>8}  stability {r['stability']}  "
               f"ICC {r['icc']}  rho {r['rho']}  {'PASS' if r['pass'] else 'FAIL'}")
@@ -387,11 +424,16 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m strategies.mgral.gate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", default="quick",
-                   help="the setting whose round-0 model is gated (default: quick)")
+                   help="the setting whose round's model is gated (default: quick)")
     p.add_argument("--seed", type=int, default=0,
                    help="the seed of that setting; gate development seeds, not reported ones "
                         "(default: 0)")
-    p.add_argument("--round", type=int, default=0, help="the round gated; only 0 is supported")
+    p.add_argument("--round", type=int, default=0,
+                   help="the round whose model and labeled set are gated: rounds before it are "
+                        "run by the --walk strategy's loop (default: 0)")
+    p.add_argument("--walk", default="random",
+                   help="the strategy whose loop selects rounds 0..N-1 before the gated round "
+                        "N, at its default options (default: random)")
     p.add_argument("--initial", type=int, default=None,
                    help="labeled images at round 0 (default: the preset's)")
     p.add_argument("--budget", type=int, default=None,
